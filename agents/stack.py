@@ -1,0 +1,108 @@
+"""A backbone: a stack of pre-norm residual blocks around an interchangeable sequence mixer.
+
+Every mixer (one file each in this folder) implements four methods, and so does the stack:
+    forward(x)                  x (B, T, D) -> y (B, T, D), parallel over T, from the initial state
+    forward_chunk(x, state)     -> (y, state): parallel over a chunk, continuing a carried state
+    step(x_t, state)            x_t (B, D) -> (y_t, state): one position
+    initial_state(batch_size)   a tuple of tensors, batch first
+A state is a tuple of tensors (a mixer's) or of tuples (the stack's), always batch first, so
+`reset_rows` can restart some sequences of a batch while the others go on.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+State = tuple
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Fields shared by every backbone; each backbone's config adds its own."""
+
+    d_model: int = 128
+    """Width of the residual stream (the token embedding size)."""
+    n_layers: int = 3
+    """Number of residual blocks (mixer + MLP)."""
+    dropout: float = 0.1
+    """Dropout on each block's mixer and MLP output."""
+
+    def __post_init__(self):
+        if self.d_model <= 0 or self.n_layers <= 0:
+            raise ValueError(f"d_model and n_layers must be positive, got {self.d_model}, {self.n_layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def make_mixer(self) -> nn.Module:
+        raise NotImplementedError(f"{type(self).__name__} must define make_mixer()")
+
+    def build(self) -> "Backbone":
+        return Backbone(self, [self.make_mixer() for _ in range(self.n_layers)])
+
+
+class ResidualBlock(nn.Module):
+    """x + mixer(norm(x)), then x + mlp(norm(x)), as in GPT-2's pre-LN block."""
+
+    def __init__(self, mixer: nn.Module, d_model: int, dropout: float):
+        super().__init__()
+        self.mixer_norm = nn.LayerNorm(d_model)
+        self.mixer = mixer
+        self.mlp_norm = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def _add_mixed(self, x: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(mixed)
+        return x + self.dropout(self.mlp(self.mlp_norm(x)))
+
+    def forward(self, x):
+        return self._add_mixed(x, self.mixer(self.mixer_norm(x)))
+
+    def forward_chunk(self, x, state):
+        mixed, state = self.mixer.forward_chunk(self.mixer_norm(x), state)
+        return self._add_mixed(x, mixed), state
+
+    def step(self, x_t, state):
+        mixed, state = self.mixer.step(self.mixer_norm(x_t), state)
+        return self._add_mixed(x_t, mixed), state
+
+
+class Backbone(nn.Module):
+    def __init__(self, config: BackboneConfig, mixers: list[nn.Module]):
+        super().__init__()
+        self.config = config
+        self.blocks = nn.ModuleList(ResidualBlock(m, config.d_model, config.dropout) for m in mixers)
+        self.final_norm = nn.LayerNorm(config.d_model)
+
+    def initial_state(self, batch_size: int) -> State:
+        return tuple(block.mixer.initial_state(batch_size) for block in self.blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.final_norm(x)
+
+    def forward_chunk(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        new_state = []
+        for block, block_state in zip(self.blocks, state, strict=True):
+            x, block_state = block.forward_chunk(x, block_state)
+            new_state.append(block_state)
+        return self.final_norm(x), tuple(new_state)
+
+    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        new_state = []
+        for block, block_state in zip(self.blocks, state, strict=True):
+            x_t, block_state = block.step(x_t, block_state)
+            new_state.append(block_state)
+        return self.final_norm(x_t), tuple(new_state)
+
+
+def reset_rows(state: State, initial: State, rows: torch.Tensor) -> State:
+    """Take `initial` in the batch rows where `rows` (B,) is True, `state` elsewhere."""
+    if isinstance(state, torch.Tensor):
+        mask = rows.view(-1, *([1] * (state.dim() - 1)))  # (B, 1, ..., 1)
+        return torch.where(mask, initial, state)
+    return tuple(reset_rows(s, i, rows) for s, i in zip(state, initial, strict=True))
