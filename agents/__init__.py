@@ -1,0 +1,15 @@
+"""Sequence backbones behind one contract, and the decision model that uses them."""
+
+from .registry import BACKBONES, backbone_config, build_backbone, config_from_spec, config_to_spec
+from .stack import Backbone, BackboneConfig, reset_rows
+
+__all__ = [
+    "BACKBONES",
+    "Backbone",
+    "BackboneConfig",
+    "backbone_config",
+    "build_backbone",
+    "config_from_spec",
+    "config_to_spec",
+    "reset_rows",
+]

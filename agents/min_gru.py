@@ -1,0 +1,89 @@
+"""minGRU (Feng et al. 2024, "Were RNNs All We Needed?", Sec. 3.1).
+
+    z_t  = sigmoid(Linear_z(x_t))                      update gate
+    h~_t = g(Linear_h(x_t))                            candidate, g keeps it positive
+    h_t  = (1 - z_t) * h_{t-1} + z_t * h~_t            (Sec. 3.1.3, Eq. for minGRU)
+
+Neither gate reads h_{t-1}, so the recurrence is linear in h and trains in parallel by a scan.
+Written as h_t = a_t h_{t-1} + b_t with a_t = sigmoid(-k_t), b_t = sigmoid(k_t) * g(u_t), where
+k_t is the gate logit. minLSTM shares this form with another gate logit (min_lstm.py).
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .scan import linear_scan, log_space_scan
+from .stack import BackboneConfig
+
+ScanKind = Literal["chunked", "log-space"]
+
+
+def g(x: torch.Tensor) -> torch.Tensor:
+    """g(x) = x + 0.5 for x >= 0, sigmoid(x) otherwise (Sec. 3.1.3): positive and continuous."""
+    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+
+
+def log_g(x: torch.Tensor) -> torch.Tensor:
+    """log g(x), computed without forming g(x) (Appendix B, `log_g`)."""
+    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+
+
+class MinGRU(nn.Module):
+    n_projections = 2  # gate logit, candidate
+
+    def __init__(self, d_model: int, expansion_factor: float, scan: ScanKind):
+        super().__init__()
+        self.d_inner = int(d_model * expansion_factor)
+        self.scan = scan
+        self.project_in = nn.Linear(d_model, self.n_projections * self.d_inner, bias=False)
+        # As the official code: project back only when the expansion changes the width.
+        self.project_out = (
+            nn.Linear(self.d_inner, d_model, bias=False) if self.d_inner != d_model else nn.Identity()
+        )
+
+    def gate_logit_and_candidate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gate_logit, candidate = self.project_in(x).chunk(2, dim=-1)
+        return gate_logit, candidate
+
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor]:
+        weight = self.project_in.weight
+        return (torch.zeros(batch_size, self.d_inner, device=weight.device, dtype=weight.dtype),)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_chunk(x, self.initial_state(x.shape[0]))[0]
+
+    def forward_chunk(self, x: torch.Tensor, state: tuple[torch.Tensor]):
+        (h0,) = state
+        k, u = self.gate_logit_and_candidate(x)  # (B, T, d_inner) each
+        if self.scan == "log-space":
+            # log a_t = log(1 - z_t), log b_t = log z_t + log h~_t (Appendix B)
+            h = log_space_scan(-F.softplus(k), -F.softplus(-k) + log_g(u), h0)
+        else:
+            h = linear_scan(torch.sigmoid(-k), torch.sigmoid(k) * g(u), h0)
+        return self.project_out(h), (h[:, -1],)
+
+    def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
+        (h,) = state
+        k, u = self.gate_logit_and_candidate(x_t)  # (B, d_inner) each
+        h = torch.sigmoid(-k) * h + torch.sigmoid(k) * g(u)
+        return self.project_out(h), (h,)
+
+
+@dataclass(frozen=True)
+class MinGRUConfig(BackboneConfig):
+    expansion_factor: float = 1.0
+    """Width of the recurrent state relative to d_model."""
+    scan: ScanKind = "chunked"
+    """Parallel scan: 'chunked' (fast, exact in linear space) or 'log-space' (the paper's)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if int(self.d_model * self.expansion_factor) < 1:
+            raise ValueError(f"expansion_factor {self.expansion_factor} leaves no recurrent width")
+
+    def make_mixer(self) -> nn.Module:
+        return MinGRU(self.d_model, self.expansion_factor, self.scan)

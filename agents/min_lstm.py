@@ -1,0 +1,34 @@
+"""minLSTM (Feng et al. 2024, "Were RNNs All We Needed?", Sec. 3.2).
+
+    f_t = sigmoid(Linear_f(x_t)),  i_t = sigmoid(Linear_i(x_t)),  h~_t = g(Linear_h(x_t))
+    f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)          normalised gates (Sec. 3.2.3)
+    h_t = f'_t * h_{t-1} + i'_t * h~_t
+
+Since f'_t = sigmoid(log f_t - log i_t) and i'_t = 1 - f'_t, this is minGRU's recurrence with
+the gate logit k_t = log i_t - log f_t; only that logit differs (Appendix B computes the same
+difference in log space).
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .min_gru import MinGRU, MinGRUConfig
+
+
+class MinLSTM(MinGRU):
+    n_projections = 3  # forget logit, input logit, candidate
+
+    def gate_logit_and_candidate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        forget_logit, input_logit, candidate = self.project_in(x).chunk(3, dim=-1)
+        # log i - log f, with log sigmoid(y) = -softplus(-y)
+        gate_logit = F.softplus(-forget_logit) - F.softplus(-input_logit)
+        return gate_logit, candidate
+
+
+@dataclass(frozen=True)
+class MinLSTMConfig(MinGRUConfig):
+    def make_mixer(self) -> nn.Module:
+        return MinLSTM(self.d_model, self.expansion_factor, self.scan)

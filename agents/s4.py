@@ -1,0 +1,105 @@
+"""A diagonal state-space layer of the S4D family (Gu et al. 2022, "On the Parameterization and
+Initialization of Diagonal State Space Models").
+
+Per channel, N/2 complex modes (their conjugates folded into 2 Re(.)):
+    s_k = dA * s_{k-1} + dB * x_k,     y_k = 2 Re(sum_n C_n s_k,n) + D x_k
+with zero-order-hold discretisation of step size dt: dA = exp(dt A), dB = (dA - 1) / A * B, B = 1
+(Sec. 3.2). In parallel, y = K * x with the kernel K_k = 2 Re(sum_n C_n dB_n dA_n^k), a
+Vandermonde product (Sec. 3.3), convolved by FFT in O(T log T).
+Initialisation (Sec. 4): A_n = -1/2 + i pi n (S4D-Lin) or -1/2 + i N/pi (N/(2n+1) - 1) (S4D-Inv),
+C ~ complex normal, dt log-uniform in [dt_min, dt_max].
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .stack import BackboneConfig
+
+
+class S4D(nn.Module):
+    def __init__(self, d_model: int, state_size: int, init: str, dt_min: float, dt_max: float):
+        super().__init__()
+        modes = state_size // 2
+        n = torch.arange(modes, dtype=torch.float32)
+        if init == "lin":
+            imag = math.pi * n
+        else:  # "inv"
+            imag = state_size / math.pi * (state_size / (2 * n + 1) - 1)
+        log_dt = torch.rand(d_model) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        self.log_dt = nn.Parameter(log_dt)  # (H,)
+        self.log_neg_real = nn.Parameter(torch.full((d_model, modes), math.log(0.5)))  # (H, M)
+        self.imag = nn.Parameter(imag.repeat(d_model, 1))  # (H, M)
+        self.C = nn.Parameter(torch.randn(d_model, modes, 2) * math.sqrt(0.5))  # (H, M, re/im)
+        self.skip = nn.Parameter(torch.randn(d_model))  # D
+        self.out = nn.Linear(d_model, d_model)
+
+    def _discretised(self):
+        """dt * A, dA, dB and C, each (H, M) complex."""
+        A = torch.complex(-torch.exp(self.log_neg_real), self.imag)
+        dt_A = torch.exp(self.log_dt)[:, None] * A
+        dA = torch.exp(dt_A)
+        return dt_A, dA, (dA - 1) / A, torch.view_as_complex(self.C)
+
+    def _output(self, x: torch.Tensor, ssm: torch.Tensor) -> torch.Tensor:
+        return self.out(F.gelu(ssm + self.skip * x))
+
+    def _convolve(self, x: torch.Tensor, dt_A, dB, C):
+        """Zero-state response by FFT. x (B, T, H) -> (y (B, T, H), powers dA^k (H, M, T))."""
+        T = x.shape[1]
+        powers = torch.exp(dt_A.unsqueeze(-1) * torch.arange(T, device=x.device))  # (H, M, T)
+        kernel = 2 * torch.einsum("hm,hmt->th", C * dB, powers).real  # (T, H)
+        spectrum = torch.fft.rfft(x, n=2 * T, dim=1) * torch.fft.rfft(kernel, n=2 * T, dim=0)
+        return torch.fft.irfft(spectrum, n=2 * T, dim=1)[:, :T], powers  # (B, T, H)
+
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor]:
+        H, M = self.imag.shape
+        return (self.imag.new_zeros(batch_size, H, M, 2),)  # complex modes as (re, im)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dt_A, _, dB, C = self._discretised()
+        return self._output(x, self._convolve(x, dt_A, dB, C)[0])
+
+    def forward_chunk(self, x: torch.Tensor, state: tuple[torch.Tensor]):
+        s0 = torch.view_as_complex(state[0].contiguous())  # (B, H, M)
+        dt_A, dA, dB, C = self._discretised()
+        y, powers = self._convolve(x, dt_A, dB, C)
+        # The carried state decays into the chunk: y_k += 2 Re(C dA^(k+1) s_0).
+        y = y + 2 * torch.einsum("hm,hmt,bhm->bth", C * dA, powers, s0).real
+        # s_T = dA^T s_0 + sum_k dA^(T-1-k) dB x_k
+        inputs = torch.einsum("bth,hmt->bhm", x.to(dB.dtype), dB.unsqueeze(-1) * powers.flip(-1))
+        s_T = dA * powers[..., -1] * s0 + inputs
+        return self._output(x, y), (torch.view_as_real(s_T),)
+
+    def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
+        s = torch.view_as_complex(state[0].contiguous())  # (B, H, M)
+        _, dA, dB, C = self._discretised()
+        s = dA * s + dB * x_t.unsqueeze(-1)
+        y = 2 * (C * s).sum(-1).real  # (B, H)
+        return self._output(x_t, y), (torch.view_as_real(s),)
+
+
+@dataclass(frozen=True)
+class S4Config(BackboneConfig):
+    state_size: int = 64
+    """N: state size per channel (N/2 complex modes)."""
+    init: Literal["lin", "inv"] = "lin"
+    """Initialisation of A's imaginary parts: S4D-Lin or S4D-Inv."""
+    dt_min: float = 1e-3
+    """Smallest initial step size."""
+    dt_max: float = 1e-1
+    """Largest initial step size."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.state_size < 2 or self.state_size % 2:
+            raise ValueError(f"state_size must be even and >= 2, got {self.state_size}")
+        if not 0 < self.dt_min <= self.dt_max:
+            raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
+
+    def make_mixer(self) -> nn.Module:
+        return S4D(self.d_model, self.state_size, self.init, self.dt_min, self.dt_max)

@@ -1,0 +1,47 @@
+"""Classical GRU and LSTM baselines: torch.nn.GRU / nn.LSTM (cuDNN on GPU, MKL on CPU)."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .stack import BackboneConfig
+
+
+class TorchRNN(nn.Module):
+    """One nn.GRU or nn.LSTM layer. Its state is (h,) or (h, c), each (B, D)."""
+
+    def __init__(self, rnn: nn.GRU | nn.LSTM):
+        super().__init__()
+        self.rnn = rnn
+        self.n_state_tensors = 2 if isinstance(rnn, nn.LSTM) else 1
+
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        weight = self.rnn.weight_hh_l0
+        zeros = torch.zeros(batch_size, self.rnn.hidden_size, device=weight.device, dtype=weight.dtype)
+        return (zeros,) * self.n_state_tensors
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[0]
+
+    def forward_chunk(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]):
+        hidden = tuple(s.unsqueeze(0).contiguous() for s in state)  # (1, B, D): torch's layout
+        y, hidden = self.rnn(x, hidden if self.n_state_tensors == 2 else hidden[0])
+        hidden = hidden if self.n_state_tensors == 2 else (hidden,)
+        return y, tuple(s.squeeze(0) for s in hidden)
+
+    def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor, ...]):
+        y, state = self.forward_chunk(x_t.unsqueeze(1), state)  # a chunk of one: (B, 1, D)
+        return y.squeeze(1), state
+
+
+@dataclass(frozen=True)
+class GRUConfig(BackboneConfig):
+    def make_mixer(self) -> nn.Module:
+        return TorchRNN(nn.GRU(self.d_model, self.d_model, batch_first=True))
+
+
+@dataclass(frozen=True)
+class LSTMConfig(BackboneConfig):
+    def make_mixer(self) -> nn.Module:
+        return TorchRNN(nn.LSTM(self.d_model, self.d_model, batch_first=True))
