@@ -42,7 +42,9 @@ class MinGRU(nn.Module):
         self.project_in = nn.Linear(d_model, self.n_projections * self.d_inner, bias=False)
         # As the official code: project back only when the expansion changes the width.
         self.project_out = (
-            nn.Linear(self.d_inner, d_model, bias=False) if self.d_inner != d_model else nn.Identity()
+            nn.Linear(self.d_inner, d_model, bias=False)
+            if self.d_inner != d_model
+            else nn.Identity()
         )
 
     def gate_logit_and_candidate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -74,9 +74,7 @@ class _LinearScan(torch.autograd.Function):
         a, h0, h = ctx.saved_tensors
         # g_t = dL/dh_t + a_{t+1} g_{t+1}: the same recurrence, reversed in time.
         a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)  # (B, T, D)
-        g = _scan_forward(
-            a_next.flip(1), grad_h.flip(1), torch.zeros_like(h0)
-        ).flip(1)  # (B, T, D)
+        g = _scan_forward(a_next.flip(1), grad_h.flip(1), torch.zeros_like(h0)).flip(1)  # (B, T, D)
         h_prev = torch.cat([h0.unsqueeze(1), h[:, :-1]], dim=1)  # (B, T, D)
         return g * h_prev, g, a[:, 0] * g[:, 0]
 

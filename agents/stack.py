@@ -30,7 +30,9 @@ class BackboneConfig:
 
     def __post_init__(self):
         if self.d_model <= 0 or self.n_layers <= 0:
-            raise ValueError(f"d_model and n_layers must be positive, got {self.d_model}, {self.n_layers}")
+            raise ValueError(
+                f"d_model and n_layers must be positive, got {self.d_model}, {self.n_layers}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -74,7 +76,9 @@ class Backbone(nn.Module):
     def __init__(self, config: BackboneConfig, mixers: list[nn.Module]):
         super().__init__()
         self.config = config
-        self.blocks = nn.ModuleList(ResidualBlock(m, config.d_model, config.dropout) for m in mixers)
+        self.blocks = nn.ModuleList(
+            ResidualBlock(m, config.d_model, config.dropout) for m in mixers
+        )
         self.final_norm = nn.LayerNorm(config.d_model)
 
     def initial_state(self, batch_size: int) -> State:

@@ -18,7 +18,9 @@ class TorchRNN(nn.Module):
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         weight = self.rnn.weight_hh_l0
-        zeros = torch.zeros(batch_size, self.rnn.hidden_size, device=weight.device, dtype=weight.dtype)
+        zeros = torch.zeros(
+            batch_size, self.rnn.hidden_size, device=weight.device, dtype=weight.dtype
+        )
         return (zeros,) * self.n_state_tensors
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,9 @@ class WindowedSelfAttention(nn.Module):
 
     def initial_state(self, batch_size: int):
         weight = self.qkv.weight
-        cache = torch.zeros(batch_size, self.window, weight.shape[1], device=weight.device, dtype=weight.dtype)
+        cache = torch.zeros(
+            batch_size, self.window, weight.shape[1], device=weight.device, dtype=weight.dtype
+        )
         length = torch.zeros(batch_size, dtype=torch.long, device=weight.device)
         return cache, cache.clone(), length  # keys, values, tokens seen so far
 
@@ -52,13 +54,16 @@ class WindowedSelfAttention(nn.Module):
         cached_keys, cached_values, length = state
         q, k, v = self.qkv(x).split(D, dim=-1)  # (B, T, D) each
 
-        # Absolute position of the token in each ring slot: the latest i < length with i % window == slot.
+        # Absolute position of the token in each ring slot:
+        # the latest i < length with i % window == slot.
         slot = torch.arange(self.window, device=x.device)
         seen = length[:, None]  # (B, 1)
         slot_position = seen - 1 - (seen - 1 - slot).remainder(self.window)  # (B, window)
         query_position = seen + torch.arange(T, device=x.device)  # (B, T)
         key_position = torch.cat([slot_position, query_position], dim=1)  # (B, window + T)
-        key_valid = torch.cat([slot < seen, torch.ones_like(query_position, dtype=torch.bool)], dim=1)
+        key_valid = torch.cat(
+            [slot < seen, torch.ones_like(query_position, dtype=torch.bool)], dim=1
+        )
         age = query_position[:, :, None] - key_position[:, None, :]  # (B, T, window + T)
         mask = key_valid[:, None, :] & (age >= 0) & (age < self.window)
         y = self._attend(q, torch.cat([cached_keys, k], 1), torch.cat([cached_values, v], 1), mask)
@@ -86,7 +91,9 @@ class TransformerConfig(BackboneConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.n_heads <= 0 or self.d_model % self.n_heads:
-            raise ValueError(f"n_heads ({self.n_heads}) must be positive and divide d_model ({self.d_model})")
+            raise ValueError(
+                f"n_heads ({self.n_heads}) must be positive and divide d_model ({self.d_model})"
+            )
         if self.window <= 0:
             raise ValueError(f"window must be positive, got {self.window}")
 
