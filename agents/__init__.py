@@ -1,5 +1,6 @@
 """Sequence backbones behind one contract, and the decision model that uses them."""
 
+from .decision_model import DecisionModel, DecisionModelConfig
 from .registry import BACKBONES, backbone_config, build_backbone, config_from_spec, config_to_spec
 from .stack import Backbone, BackboneConfig, reset_rows
 
@@ -7,6 +8,8 @@ __all__ = [
     "BACKBONES",
     "Backbone",
     "BackboneConfig",
+    "DecisionModel",
+    "DecisionModelConfig",
     "backbone_config",
     "build_backbone",
     "config_from_spec",

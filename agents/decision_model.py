@@ -1,0 +1,137 @@
+"""The decision model (Chen et al. 2021, "Decision Transformer"), with any registered backbone.
+
+It reads (return-to-go, observation, action) histories and predicts the next action. Two token
+layouts:
+- interleaved: R_1, s_1, a_1, R_2, s_2, a_2, ... (as Decision Transformer); a_t is predicted
+  from the output at s_t's token.
+- stacked: one token per step built from R_t, s_t and a_{t-1}: sequences 3x shorter. Before a
+  window's first step, a_{t-1} is taken as zero, in training and in rollouts alike.
+Raw observations and returns go in: the model normalises them with statistics it holds as
+buffers, so a checkpoint carries everything needed to act.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .registry import config_from_spec, config_to_spec
+from .stack import Backbone, State, reset_rows
+
+Layout = Literal["interleaved", "stacked"]
+
+
+@dataclass(frozen=True)
+class DecisionModelConfig:
+    observation_dim: int
+    action_dim: int
+    layout: Layout = "interleaved"
+    context_length: int = 20
+    """K: steps per training window, and the history a windowed rollout re-reads."""
+    max_timestep: int = 1000
+    """Timesteps 0 .. max_timestep - 1 have an embedding (1000 = the MuJoCo time limit)."""
+    return_scale: float = 1e-3
+    """Returns-to-go are multiplied by this before embedding."""
+
+    def __post_init__(self):
+        for name in ("observation_dim", "action_dim", "context_length", "max_timestep"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+def _init_weights(module: nn.Module) -> None:
+    # GPT-2's initialisation, as nanoGPT and Decision Transformer.
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class DecisionModel(nn.Module):
+    def __init__(self, config: DecisionModelConfig, backbone: Backbone):
+        super().__init__()
+        self.config = config
+        d_model = backbone.config.d_model
+        self.embed_timestep = nn.Embedding(config.max_timestep, d_model)
+        self.embed_return = nn.Linear(1, d_model)
+        self.embed_observation = nn.Linear(config.observation_dim, d_model)
+        self.embed_action = nn.Linear(config.action_dim, d_model)
+        self.embed_norm = nn.LayerNorm(d_model)
+        self.embed_dropout = nn.Dropout(backbone.config.dropout)
+        self.backbone = backbone
+        self.action_head = nn.Sequential(nn.Linear(d_model, config.action_dim), nn.Tanh())
+        self.register_buffer("observation_mean", torch.zeros(config.observation_dim))
+        self.register_buffer("observation_std", torch.ones(config.observation_dim))
+        self.apply(_init_weights)
+
+    def set_observation_statistics(self, mean, std) -> None:
+        self.observation_mean.copy_(torch.as_tensor(mean))
+        self.observation_std.copy_(torch.as_tensor(std))
+
+    def spec(self) -> dict:
+        """Plain-typed description that rebuilds this model (with `from_spec`)."""
+        return {
+            "decision_model": dataclasses.asdict(self.config),
+            "backbone": config_to_spec(self.backbone.config),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "DecisionModel":
+        backbone = config_from_spec(spec["backbone"]).build()
+        return cls(DecisionModelConfig(**spec["decision_model"]), backbone)
+
+    def _embed_return(self, returns_to_go: torch.Tensor) -> torch.Tensor:
+        return self.embed_return((returns_to_go * self.config.return_scale).unsqueeze(-1))
+
+    def _embed_observation(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.embed_observation((observations - self.observation_mean) / self.observation_std)
+
+    def _token(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.embed_dropout(self.embed_norm(embedding))
+
+    def forward(self, returns_to_go, observations, actions, timesteps) -> torch.Tensor:
+        """(B, T), (B, T, obs), (B, T, act), (B, T) -> predicted actions (B, T, act).
+        The prediction at t sees returns and observations up to t and actions before t."""
+        B, T = returns_to_go.shape
+        time = self.embed_timestep(timesteps)  # (B, T, D)
+        returns, observed = self._embed_return(returns_to_go), self._embed_observation(observations)
+        if self.config.layout == "interleaved":
+            steps = torch.stack([returns, observed, self.embed_action(actions)], dim=2)
+            tokens = self._token(steps + time.unsqueeze(2))  # (B, T, 3, D)
+            outputs = self.backbone(tokens.reshape(B, 3 * T, -1))  # (B, 3T, D)
+            outputs = outputs.view(B, T, 3, -1)[:, :, 1]  # at the observation tokens: (B, T, D)
+        else:
+            previous_actions = F.pad(actions[:, :-1], (0, 0, 1, 0))  # a_{t-1}: (B, T, act)
+            embedded = returns + observed + self.embed_action(previous_actions) + time
+            outputs = self.backbone(self._token(embedded))  # (B, T, D)
+        return self.action_head(outputs)
+
+    def initial_state(self, batch_size: int) -> State:
+        """(backbone state, previous action (B, act)): what `act` carries between steps."""
+        previous_action = self.observation_mean.new_zeros(batch_size, self.config.action_dim)
+        return self.backbone.initial_state(batch_size), previous_action
+
+    def reset_state(self, state: State, rows: torch.Tensor) -> State:
+        """Restart the sequences in the batch rows where `rows` (B,) is True."""
+        return reset_rows(state, self.initial_state(rows.shape[0]), rows)
+
+    def act(self, state: State, returns_to_go, observations, timesteps):
+        """One environment step for a batch: (B,), (B, obs), (B,) -> actions (B, act), state.
+        The chosen action is fed back into the state (the interleaved layout's action token)."""
+        backbone_state, previous_action = state
+        time = self.embed_timestep(timesteps)  # (B, D)
+        returns, observed = self._embed_return(returns_to_go), self._embed_observation(observations)
+        step = self.backbone.step
+        if self.config.layout == "interleaved":
+            _, backbone_state = step(self._token(returns + time), backbone_state)
+            output, backbone_state = step(self._token(observed + time), backbone_state)
+            action = self.action_head(output)
+            _, backbone_state = step(self._token(self.embed_action(action) + time), backbone_state)
+        else:
+            embedded = returns + observed + self.embed_action(previous_action) + time
+            output, backbone_state = step(self._token(embedded), backbone_state)
+            action = self.action_head(output)
+        return action, (backbone_state, action)
