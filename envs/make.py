@@ -25,7 +25,22 @@ def env_id_for(name: str) -> str:
         return ENV_IDS[name]
     if name in ENV_IDS.values():
         return name
-    raise ValueError(f"unknown environment {name!r}; expected one of {sorted(ENV_IDS)} or {sorted(ENV_IDS.values())}")
+    raise ValueError(
+        f"unknown environment {name!r}; "
+        f"expected one of {sorted(ENV_IDS)} or {sorted(ENV_IDS.values())}"
+    )
+
+
+def dataset_env_id(dataset) -> str:
+    """The Gymnasium id of the env a Minari dataset was collected in, from its metadata."""
+    if dataset.env_spec is None:
+        raise ValueError(f"dataset {dataset.id!r} records no environment")
+    return env_id_for(dataset.env_spec.id)
+
+
+def make_env(env_id: str) -> gym.Env:
+    """One env: `env_id` is a short name ('hopper') or a Gymnasium id ('Hopper-v5')."""
+    return gym.make(env_id_for(env_id))
 
 
 def make_vector_env(

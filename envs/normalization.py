@@ -4,6 +4,8 @@ The constants are D4RL's (`d4rl/infos.py`), measured on the v2/v3 environments o
 Gymnasium v5 they are an approximation (Walker2d-v5 changed foot friction, for one).
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
 # Gymnasium id -> (random-policy return, expert-policy return), from D4RL.
@@ -17,3 +19,27 @@ D4RL_REFERENCE_RETURNS = {
 def normalized_score(returns, ref_min: float, ref_max: float) -> np.ndarray:
     """D4RL-normalised score (0 = random policy, 100 = expert) of one or more returns."""
     return 100.0 * (np.asarray(returns, dtype=np.float64) - ref_min) / (ref_max - ref_min)
+
+
+@dataclass(frozen=True)
+class ReferenceReturns:
+    """The random- and expert-policy returns a score is normalised with, and their origin."""
+
+    ref_min: float
+    ref_max: float
+    source: str
+    """"dataset" (the dataset's own reference scores) or "d4rl" (D4RL's constants)."""
+
+
+def reference_returns(
+    env_id: str, dataset_ref_min: float | None = None, dataset_ref_max: float | None = None
+) -> ReferenceReturns:
+    """The dataset's own reference returns when it has both, else D4RL's for `env_id`."""
+    if dataset_ref_min is not None and dataset_ref_max is not None:
+        return ReferenceReturns(float(dataset_ref_min), float(dataset_ref_max), "dataset")
+    if env_id not in D4RL_REFERENCE_RETURNS:
+        raise ValueError(
+            f"no reference returns for {env_id!r}: the dataset has none and D4RL covers only "
+            f"{sorted(D4RL_REFERENCE_RETURNS)}"
+        )
+    return ReferenceReturns(*D4RL_REFERENCE_RETURNS[env_id], "d4rl")

@@ -1,0 +1,83 @@
+"""Published D4RL-normalised scores of decision models, to report beside this toolkit's own.
+
+All were obtained on the D4RL datasets (old Gym v2 environments), with D4RL's reference returns.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PublishedScore:
+    method: str
+    """Short label for a table or chart legend."""
+    mean: float
+    std: float | None
+    """Standard deviation over seeds; None where the source gives none."""
+    source: str
+
+
+CORL_DT = (
+    "CORL Decision Transformer (tinkoff-ai/CORL, algorithms/offline/dt.py, README table): "
+    "mean ± std over 4 seeds, 100 evaluation episodes"
+)
+DT_PAPER = (
+    "Chen et al. 2021, Decision Transformer: Reinforcement Learning via Sequence Modeling, "
+    "Table 2 (as transcribed by third parties): 100 evaluation episodes"
+)
+MIN_RNN_PAPER = (
+    "Feng et al. 2024, Were RNNs All We Needed?, D4RL decision-model experiment "
+    "(hopper-medium is the one figure confirmed here)"
+)
+
+# D4RL dataset -> (CORL last, CORL best, DT paper), each (mean, std).
+_DECISION_TRANSFORMER = {
+    "halfcheetah-medium-v2": ((42.20, 0.26), (42.73, 0.10), (42.6, 0.1)),
+    "halfcheetah-medium-replay-v2": ((38.91, 0.50), (40.31, 0.28), (36.6, 0.8)),
+    "halfcheetah-medium-expert-v2": ((91.55, 0.95), (93.40, 0.21), (86.8, 1.3)),
+    "hopper-medium-v2": ((65.10, 1.61), (69.42, 3.64), (67.6, 1.0)),
+    "hopper-medium-replay-v2": ((81.77, 6.87), (88.74, 3.02), (82.7, 7.0)),
+    "hopper-medium-expert-v2": ((110.44, 0.33), (111.18, 0.21), (107.6, 1.8)),
+    "walker2d-medium-v2": ((67.63, 2.54), (74.70, 0.56), (74.0, 1.4)),
+    "walker2d-medium-replay-v2": ((59.86, 2.73), (68.22, 1.20), (66.6, 3.0)),
+    "walker2d-medium-expert-v2": ((107.11, 0.96), (108.71, 0.34), (108.1, 0.2)),
+}
+
+PUBLISHED_SCORES: dict[str, tuple[PublishedScore, ...]] = {
+    name: (
+        PublishedScore("DT (CORL, last)", *last, source=CORL_DT),
+        PublishedScore("DT (CORL, best)", *best, source=CORL_DT),
+        PublishedScore("DT (paper)", *paper, source=DT_PAPER),
+    )
+    for name, (last, best, paper) in _DECISION_TRANSFORMER.items()
+}
+PUBLISHED_SCORES["hopper-medium-v2"] += (
+    PublishedScore("Decision minLSTM (paper)", 85.0, None, source=MIN_RNN_PAPER),
+    PublishedScore("Decision minGRU (paper)", 79.4, None, source=MIN_RNN_PAPER),
+)
+
+# Dataset levels D4RL also has, under the same name, for the three locomotion tasks.
+_D4RL_LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")
+_D4RL_ENVS = ("hopper", "halfcheetah", "walker2d")
+
+
+def d4rl_counterpart(dataset_id: str) -> str | None:
+    """'replica/hopper/medium-v0' or 'mujoco/hopper/medium-v0' -> 'hopper-medium-v2';
+    None for a dataset D4RL has no counterpart of (e.g. 'replica/hopper/mini-v0')."""
+    parts = dataset_id.split("/")
+    if len(parts) != 3 or parts[0] not in ("replica", "mujoco"):
+        return None
+    _, env, versioned_level = parts
+    level = versioned_level.rsplit("-v", 1)[0]
+    if env not in _D4RL_ENVS or level not in _D4RL_LEVELS:
+        return None
+    return f"{env}-{level}-v2"
+
+
+def is_replica(dataset_id: str) -> bool:
+    """Whether the dataset is this toolkit's own rebuild (namespace 'replica/'), not D4RL's data."""
+    return dataset_id.startswith("replica/")
+
+
+def published_scores(dataset_id: str) -> tuple[PublishedScore, ...]:
+    """The published scores on the D4RL counterpart of `dataset_id`; empty when there are none."""
+    return PUBLISHED_SCORES.get(d4rl_counterpart(dataset_id), ())

@@ -1,0 +1,97 @@
+"""Score normalisation and the published baselines a score is reported beside."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from envs.make import dataset_env_id
+from envs.normalization import D4RL_REFERENCE_RETURNS, normalized_score, reference_returns
+from envs.published_scores import (
+    PUBLISHED_SCORES,
+    d4rl_counterpart,
+    is_replica,
+    published_scores,
+)
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published_scores.md"
+
+
+def test_dataset_reference_scores_win_when_both_are_present():
+    chosen = reference_returns("Hopper-v5", -10.0, 3000.0)
+    assert (chosen.ref_min, chosen.ref_max, chosen.source) == (-10.0, 3000.0, "dataset")
+    for partial in [(None, 3000.0), (-10.0, None), (None, None)]:
+        chosen = reference_returns("Hopper-v5", *partial)
+        assert (chosen.ref_min, chosen.ref_max) == D4RL_REFERENCE_RETURNS["Hopper-v5"]
+        assert chosen.source == "d4rl"
+    with pytest.raises(ValueError, match="Ant-v5"):
+        reference_returns("Ant-v5")
+
+
+def test_normalized_score_maps_random_to_0_and_expert_to_100():
+    ref_min, ref_max = D4RL_REFERENCE_RETURNS["Walker2d-v5"]
+    np.testing.assert_allclose(normalized_score([ref_min, ref_max], ref_min, ref_max), [0, 100])
+
+
+@pytest.mark.parametrize(
+    "dataset_id, counterpart",
+    [
+        ("replica/hopper/medium-v0", "hopper-medium-v2"),
+        ("mujoco/hopper/medium-v0", "hopper-medium-v2"),
+        ("replica/walker2d/medium-replay-v0", "walker2d-medium-replay-v2"),
+        ("replica/halfcheetah/medium-expert-v1", "halfcheetah-medium-expert-v2"),
+        ("mujoco/hopper/expert-v0", "hopper-expert-v2"),
+        ("replica/hopper/mini-v0", None),
+        ("mujoco/hopper/simple-v0", None),
+        ("mujoco/ant/medium-v0", None),
+        ("D4RL/door/human-v2", None),
+    ],
+)
+def test_d4rl_counterpart(dataset_id, counterpart):
+    assert d4rl_counterpart(dataset_id) == counterpart
+
+
+def test_replica_is_the_own_namespace():
+    assert is_replica("replica/hopper/medium-v0")
+    assert not is_replica("mujoco/hopper/medium-v0")
+
+
+def test_baseline_lookup():
+    labels = [score.method for score in published_scores("replica/hopper/medium-v0")]
+    assert labels == [
+        "DT (CORL, last)",
+        "DT (CORL, best)",
+        "DT (paper)",
+        "Decision minLSTM (paper)",
+        "Decision minGRU (paper)",
+    ]
+    walker = {score.method: score for score in published_scores("mujoco/walker2d/medium-v0")}
+    assert (walker["DT (CORL, best)"].mean, walker["DT (CORL, best)"].std) == (74.70, 0.56)
+    assert all(score.source for scores in PUBLISHED_SCORES.values() for score in scores)
+    assert published_scores("replica/hopper/mini-v0") == ()
+    assert published_scores("mujoco/hopper/expert-v0") == ()
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="shared/reference is not beside the repository")
+def test_every_published_number_appears_in_the_reference_table_row():
+    text = REFERENCE.read_text()
+    for name, scores in PUBLISHED_SCORES.items():
+        by_method = {score.method: score for score in scores}
+        last, best = by_method["DT (CORL, last)"], by_method["DT (CORL, best)"]
+        assert (
+            f"| {name} | {last.mean:.2f} ± {last.std:.2f} | {best.mean:.2f} ± {best.std:.2f} |"
+            in text
+        )
+        paper = by_method["DT (paper)"]
+        assert f"| {name.removesuffix('-v2')} | {paper.mean:.1f} ± {paper.std:.1f} |" in text
+    min_rnn = [s for s in PUBLISHED_SCORES["hopper-medium-v2"] if "min" in s.method]
+    assert [f"{s.method.split()[1]} {s.mean}" for s in min_rnn] == ["minLSTM 85.0", "minGRU 79.4"]
+    assert "minLSTM 85.0, minGRU 79.4" in text
+
+
+def test_dataset_env_id_reads_the_metadata():
+    dataset = SimpleNamespace(id="replica/hopper/mini-v0", env_spec=SimpleNamespace(id="Hopper-v5"))
+    assert dataset_env_id(dataset) == "Hopper-v5"
+    with pytest.raises(ValueError, match="records no environment"):
+        dataset_env_id(SimpleNamespace(id="x/y/z-v0", env_spec=None))
