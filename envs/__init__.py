@@ -5,6 +5,7 @@ from envs.make import ENV_IDS, dataset_env_id, env_id_for, make_env, make_vector
 from envs.normalization import normalized_score, reference_returns
 from envs.published_scores import d4rl_counterpart, is_replica, published_scores
 from envs.rollout import EpisodeStats, Policy, rollout
+from envs.target_returns import default_target_returns
 
 __all__ = [
     "ENV_IDS",
@@ -12,6 +13,7 @@ __all__ = [
     "Policy",
     "d4rl_counterpart",
     "dataset_env_id",
+    "default_target_returns",
     "env_id_for",
     "evaluate_model",
     "is_replica",

@@ -14,6 +14,7 @@ from envs.published_scores import (
     is_replica,
     published_scores,
 )
+from envs.target_returns import default_target_returns
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published_scores.md"
 
@@ -95,3 +96,11 @@ def test_dataset_env_id_reads_the_metadata():
     assert dataset_env_id(dataset) == "Hopper-v5"
     with pytest.raises(ValueError, match="records no environment"):
         dataset_env_id(SimpleNamespace(id="x/y/z-v0", env_spec=None))
+
+
+def test_default_target_returns_follow_corl():
+    assert default_target_returns("hopper") == default_target_returns("Hopper-v5") == (3600, 1800)
+    assert default_target_returns("HalfCheetah-v5") == (12000, 6000)
+    assert default_target_returns("walker2d") == (5000, 2500)
+    with pytest.raises(ValueError, match="unknown environment"):
+        default_target_returns("Ant-v5")
