@@ -2,8 +2,8 @@
 
 from envs.make import env_id_for
 
-# CORL's Decision Transformer targets (algorithms/offline/dt.py configs): the first about the
-# best return in the D4RL data, the second half of it.
+# The targets of CORL's Decision Transformer configs (after the original paper's): a high one,
+# and half of it.
 DEFAULT_TARGET_RETURNS = {
     "Hopper-v5": (3600.0, 1800.0),
     "HalfCheetah-v5": (12000.0, 6000.0),
