@@ -1,0 +1,296 @@
+"""Build a D4RL-style Minari dataset by rolling behaviour policies out in the environment.
+
+    python -m datasets.build --env hopper --level medium --policies-dir ../shared/policies
+    python -m datasets.build --recipe datasets/recipes/hopper-mini-v0.json \
+        --policies-dir ../shared/policies --root datasets/bundled
+"""
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import gymnasium as gym
+import minari
+import numpy as np
+import tyro
+from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from datasets.collect import CollectionTask, Episode, collect_all
+from datasets.errors import DatasetError
+from datasets.minari_store import local_root, minari_root
+from datasets.policy import load_policy
+from datasets.recipe import UNIFORM_RANDOM, Recipe, level_recipe, read_recipe
+from envs.make import env_id_for
+from envs.normalization import D4RL_REFERENCE_RETURNS
+
+# Envs per process for a large part; a small part gets about one env per 1000 steps, so that
+# finishing the last episodes adds little beyond the requested steps.
+DEFAULT_NUM_ENVS = 32
+STEPS_PER_ENV_AT_LEAST = 1000
+
+
+def build_dataset(
+    env: str,
+    level: str,
+    policies_dir: str | Path | None,
+    steps: int | None = None,
+    seed: int = 0,
+    dataset_id: str | None = None,
+    **options,
+) -> str:
+    """Build `replica/<env>/<level>-v0` (or `dataset_id`) from recipes/levels.json; `steps`
+    rescales the recipe's mixture. Options as for build_from_recipe. Returns the dataset id."""
+    recipe = level_recipe(env, level, seed)
+    if steps is not None:
+        recipe = recipe.scaled_to(steps)
+    if dataset_id is not None:
+        recipe = replace(recipe, dataset_id=dataset_id)
+    return build_from_recipe(recipe, policies_dir, **options)
+
+
+def build_from_recipe(
+    recipe: Recipe,
+    policies_dir: str | Path | None,
+    root: str | Path | None = None,
+    num_envs: int = DEFAULT_NUM_ENVS,
+    workers: int | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> str:
+    """Collect the recipe's parts and write them as one Minari dataset into `root` (default:
+    the local Minari store). The dataset is written to a temporary folder in `root` and moved
+    into place only when complete. Returns the dataset id."""
+    env_id = _env_id(recipe.env)
+    root = Path(root) if root is not None else local_root()
+    destination = root / recipe.dataset_id
+    _check_dataset_id(recipe.dataset_id)
+    if destination.exists() and not overwrite:
+        raise DatasetError(f"dataset {recipe.dataset_id!r} already exists at {destination}")
+    policy_paths = [_policy_path(part.policy, policies_dir, env_id) for part in recipe.parts]
+    workers = workers or os.cpu_count() or 1
+    tasks = _tasks(recipe, env_id, policy_paths, num_envs, workers)
+
+    columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        bar = progress.add_task(f"{recipe.dataset_id}", total=sum(t.steps for t in tasks))
+        results = collect_all(tasks, workers, lambda n: progress.advance(bar, n))
+    episodes = [episode for result in results for episode in result]
+    _check_finite(episodes, recipe.dataset_id)
+
+    description = _description(recipe, env_id, policy_paths, policies_dir, episodes, tasks)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=root))  # hidden: Minari skips it
+    try:
+        with minari_root(staging):
+            _write(recipe.dataset_id, env_id, episodes, description)
+        _move_into_place(staging, root, recipe.dataset_id, overwrite)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return recipe.dataset_id
+
+
+def _env_id(env: str) -> str:
+    try:
+        return env_id_for(env)
+    except ValueError as error:
+        raise DatasetError(str(error)) from error
+
+
+def _check_dataset_id(dataset_id: str) -> None:
+    try:
+        minari.dataset.minari_dataset.parse_dataset_id(dataset_id)
+    except (ValueError, AssertionError) as error:
+        raise DatasetError(f"invalid dataset id {dataset_id!r}: {error}") from error
+
+
+def _policy_path(policy: str, policies_dir, env_id: str) -> Path | None:
+    """The file of one recipe part, checked against the env (None: uniform random actions)."""
+    if policy == UNIFORM_RANDOM:
+        return None
+    if policies_dir is None:
+        raise DatasetError(f"policy {policy!r} needs --policies-dir")
+    path = Path(policies_dir) / f"{policy}.npz"
+    loaded = load_policy(path)
+    spaces = gym.make(env_id)
+    expected = (spaces.observation_space.shape[0], spaces.action_space.shape[0])
+    if loaded.env_id != env_id:
+        raise DatasetError(f"policy file {path} is for {loaded.env_id}, not {env_id}")
+    if (loaded.observation_dim, loaded.action_dim) != expected:
+        raise DatasetError(
+            f"policy file {path} maps {loaded.observation_dim}-dim observations to "
+            f"{loaded.action_dim}-dim actions; {env_id} has {expected[0]} and {expected[1]}"
+        )
+    return path
+
+
+def _tasks(recipe: Recipe, env_id: str, policy_paths, num_envs: int, workers: int):
+    """Each part split over the workers; seeds from one SeedSequence, distinct per task."""
+    tasks = []
+    for part_index, (part, path) in enumerate(zip(recipe.parts, policy_paths, strict=True)):
+        shares = min(workers, math.ceil(part.steps / STEPS_PER_ENV_AT_LEAST))
+        for share in range(shares):
+            steps = math.ceil(part.steps / shares)
+            envs = max(1, min(num_envs, steps // STEPS_PER_ENV_AT_LEAST))
+            seed = np.random.SeedSequence(recipe.seed, spawn_key=(part_index, share))
+            tasks.append(CollectionTask(env_id, path, steps, envs, int(seed.generate_state(1)[0])))
+    return tasks
+
+
+def _check_finite(episodes: list[Episode], dataset_id: str) -> None:
+    if not episodes:
+        raise DatasetError(f"dataset {dataset_id!r}: no episodes were collected")
+    for index, episode in enumerate(episodes):
+        for name in ("observations", "actions", "rewards"):
+            if not np.all(np.isfinite(getattr(episode, name))):
+                raise DatasetError(f"dataset {dataset_id!r} episode {index}: {name} not finite")
+
+
+def _description(recipe, env_id, policy_paths, policies_dir, episodes, tasks) -> str:
+    catalog = _catalog(policies_dir)
+    lines = [
+        f"Collected in {env_id} by rolling behaviour policies out with stochastic actions (as "
+        f"D4RL), {sum(len(e.rewards) for e in episodes)} steps in {len(episodes)} complete "
+        f"episodes; terminations and truncations as Gymnasium reported them (time limit "
+        f"{gym.spec(env_id).max_episode_steps}). Seed {recipe.seed}; {len(tasks)} collection "
+        f"tasks, {sum(t.num_envs for t in tasks)} environments in all. Parts:"
+    ]
+    for part, path in zip(recipe.parts, policy_paths, strict=True):
+        if path is None:
+            lines.append(f"- {part.steps} steps of uniformly random actions")
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines.append(
+            f"- {part.steps} steps of {path.name} (sha256 {digest}); source: "
+            f"{_source(catalog.get(part.policy))}"
+        )
+    return "\n".join(lines)
+
+
+def _source(entry: dict | None) -> str:
+    if entry is None or "source" not in entry:
+        return "not in catalog.json"
+    source = entry["source"]
+    fields = ("repo", "commit", "path", "license", "algorithm")
+    return ", ".join(f"{key} {source[key]}" for key in fields if key in source)
+
+
+def _catalog(policies_dir) -> dict:
+    """The policies folder's catalog.json (provenance of each file), if it has one."""
+    path = None if policies_dir is None else Path(policies_dir) / "catalog.json"
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise DatasetError(f"{path} is not valid JSON: {error}") from error
+
+
+def _write(dataset_id: str, env_id: str, episodes: list[Episode], description: str) -> None:
+    ref_min_score, ref_max_score = D4RL_REFERENCE_RETURNS[env_id]
+    buffers = [
+        minari.data_collector.EpisodeBuffer(
+            id=index,
+            observations=episode.observations,
+            actions=episode.actions,
+            rewards=episode.rewards,
+            terminations=episode.terminations,
+            truncations=episode.truncations,
+        )
+        for index, episode in enumerate(episodes)
+    ]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(is set to None|env_spec).*")
+        minari.create_dataset_from_buffers(
+            dataset_id,
+            buffers,
+            env=env_id,
+            algorithm_name="behaviour-policy rollouts (gaussian-mlp/1)",
+            author="decision-backbones datasets.build",
+            ref_min_score=ref_min_score,
+            ref_max_score=ref_max_score,
+            description=description,
+        )
+
+
+def _move_into_place(staging: Path, root: Path, dataset_id: str, overwrite: bool) -> None:
+    """Move the finished dataset from `staging` into `root`, with its namespaces' metadata."""
+    destination = root / dataset_id
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    for metadata in staging.rglob("namespace_metadata.json"):
+        target = root / metadata.relative_to(staging)
+        if not target.exists():
+            shutil.copyfile(metadata, target)
+    if overwrite and destination.exists():
+        destination.rename(staging / "replaced")  # removed with the staging folder
+    (staging / dataset_id).rename(destination)
+
+
+@dataclass
+class Args:
+    """Build a Minari dataset from behaviour policies (D4RL-style levels, or a recipe file)."""
+
+    env: str | None = None
+    """hopper, halfcheetah or walker2d"""
+    level: str | None = None
+    """random, medium, medium-replay, medium-expert or expert"""
+    recipe: Path | None = None
+    """a recipe JSON file instead of --env/--level (e.g. datasets/recipes/hopper-mini-v0.json)"""
+    policies_dir: Path | None = None
+    """folder of gaussian-mlp/1 policy files (and catalog.json); not needed for random"""
+    steps: int | None = None
+    """total steps, the recipe's mixture rescaled (default: the recipe's own, e.g. 1M)"""
+    seed: int | None = None
+    """seed of environments and action noise (default: the recipe's, else 0)"""
+    dataset_id: str | None = None
+    """Minari id to write (default: replica/<env>/<level>-v0, or the recipe's)"""
+    root: Path | None = None
+    """Minari store to write into (default: MINARI_DATASETS_PATH, else ~/.minari/datasets)"""
+    num_envs: int = DEFAULT_NUM_ENVS
+    """environments per worker process"""
+    workers: int | None = None
+    """processes (default: one per CPU core)"""
+    overwrite: bool = False
+    """replace an existing dataset of the same id (only once the new one is complete)"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = tyro.cli(Args, args=argv)
+    try:
+        if args.recipe is not None:
+            if args.env is not None or args.level is not None:
+                raise DatasetError("give either --recipe or --env and --level, not both")
+            recipe = read_recipe(args.recipe)
+        elif args.env is None or args.level is None:
+            raise DatasetError("give --env and --level (or --recipe)")
+        else:
+            recipe = level_recipe(args.env, args.level)
+        if args.steps is not None:
+            recipe = recipe.scaled_to(args.steps)
+        recipe = replace(
+            recipe,
+            seed=recipe.seed if args.seed is None else args.seed,
+            dataset_id=args.dataset_id or recipe.dataset_id,
+        )
+        dataset_id = build_from_recipe(
+            recipe,
+            args.policies_dir,
+            root=args.root,
+            num_envs=args.num_envs,
+            workers=args.workers,
+            overwrite=args.overwrite,
+        )
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(f"built {dataset_id}")
+
+
+if __name__ == "__main__":
+    main()

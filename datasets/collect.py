@@ -1,0 +1,145 @@
+"""Rolling a behaviour policy out in vectorised environments and recording every transition."""
+
+import math
+import queue
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from datasets.policy import load_policy
+from envs.make import make_vector_env
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One episode as Gymnasium reported it: T steps, T + 1 observations (the last one is the
+    observation after the final step)."""
+
+    observations: np.ndarray  # (T + 1, obs_dim)
+    actions: np.ndarray  # (T, act_dim) float32
+    rewards: np.ndarray  # (T,)
+    terminations: np.ndarray  # (T,) bool
+    truncations: np.ndarray  # (T,) bool
+
+
+@dataclass(frozen=True)
+class CollectionTask:
+    """Roll `policy_path` (None: uniform random actions) out in `num_envs` copies of `env_id`.
+
+    Each env starts new episodes until it has recorded steps / num_envs steps, and always
+    finishes the episode it started: whether an episode is kept never depends on its own length
+    (stopping the clock mid-run would drop long episodes more often than short ones)."""
+
+    env_id: str
+    policy_path: Path | None
+    steps: int
+    num_envs: int
+    seed: int
+
+    @property
+    def steps_per_env(self) -> int:
+        return math.ceil(self.steps / self.num_envs)
+
+
+def collect(task: CollectionTask, on_steps: Callable[[int], None] | None = None) -> list[Episode]:
+    """Run one task; `on_steps(n)` is called with the length of every finished episode."""
+    rng = np.random.default_rng(task.seed)
+    policy = None if task.policy_path is None else load_policy(task.policy_path)
+    envs = make_vector_env(task.env_id, task.num_envs)
+    max_length = envs.spec.max_episode_steps
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    observation_dim = envs.single_observation_space.shape[0]
+    action_dim = envs.single_action_space.shape[0]
+    n = task.num_envs
+    rows = np.arange(n)
+    # Per-env buffers of the episode in progress; position[j] = steps taken so far.
+    observation_buffer = np.zeros((n, max_length, observation_dim))
+    action_buffer = np.zeros((n, max_length, action_dim), dtype=np.float32)
+    reward_buffer = np.zeros((n, max_length))
+    termination_buffer = np.zeros((n, max_length), dtype=bool)
+    truncation_buffer = np.zeros((n, max_length), dtype=bool)
+    position = np.zeros(n, dtype=np.int64)
+    recorded = np.zeros(n, dtype=np.int64)
+    keeping = np.ones(n, dtype=bool)  # whether env j's current episode will be kept
+
+    episodes = []
+    observations, _ = envs.reset(seed=int(rng.integers(2**31 - n)))
+    while keeping.any():
+        if policy is None:
+            actions = rng.uniform(low, high, (n, action_dim)).astype(np.float32)
+        else:
+            actions = policy.act(observations, rng)
+        next_observations, rewards, terminations, truncations, infos = envs.step(actions)
+        observation_buffer[rows, position] = observations
+        action_buffer[rows, position] = actions
+        reward_buffer[rows, position] = rewards
+        termination_buffer[rows, position] = terminations
+        truncation_buffer[rows, position] = truncations
+        position += 1
+        for j in np.flatnonzero(terminations | truncations):
+            length = position[j]
+            if keeping[j]:
+                final_observation = infos["final_obs"][j]  # SAME_STEP autoreset keeps it here
+                episodes.append(
+                    Episode(
+                        observations=np.concatenate(
+                            [observation_buffer[j, :length], final_observation[None]]
+                        ),  # (T + 1, obs_dim)
+                        actions=action_buffer[j, :length].copy(),
+                        rewards=reward_buffer[j, :length].copy(),
+                        terminations=termination_buffer[j, :length].copy(),
+                        truncations=truncation_buffer[j, :length].copy(),
+                    )
+                )
+                recorded[j] += length
+                keeping[j] = recorded[j] < task.steps_per_env
+                if on_steps is not None:
+                    on_steps(int(length))
+            position[j] = 0
+        observations = next_observations
+    envs.close()
+    return episodes
+
+
+def collect_all(
+    tasks: list[CollectionTask], workers: int, on_steps: Callable[[int], None]
+) -> list[list[Episode]]:
+    """Run tasks on `workers` processes (in this process when 1), results in task order."""
+    if workers <= 1:
+        return [collect(task, on_steps) for task in tasks]
+    context = get_context("spawn")  # no fork of a process that may hold torch threads
+    progress = context.Queue()
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_set_progress_queue, initargs=(progress,)
+    ) as pool:
+        futures = [pool.submit(_collect_reporting, task) for task in tasks]
+        pending = set(futures)
+        while pending:
+            _drain(progress, on_steps)
+            _, pending = wait(pending, timeout=0.2)
+        _drain(progress, on_steps)
+        return [future.result() for future in futures]
+
+
+_progress_queue = None
+
+
+def _set_progress_queue(progress) -> None:
+    global _progress_queue
+    _progress_queue = progress
+
+
+def _collect_reporting(task: CollectionTask) -> list[Episode]:
+    return collect(task, _progress_queue.put)
+
+
+def _drain(progress, on_steps: Callable[[int], None]) -> None:
+    while True:
+        try:
+            on_steps(progress.get_nowait())
+        except queue.Empty:
+            return
