@@ -6,12 +6,11 @@ rebuilds the decision model (its spec names the backbone and every field; the st
 the observation statistics as buffers).
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .atomic_file import atomic_write
 from .decision_model import DecisionModel
 
 
@@ -25,23 +24,9 @@ def _first_line(error: BaseException) -> str:
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: a crash leaves the old file."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
+    """Written atomically: a crash mid-write leaves the previous checkpoint in place."""
+    with atomic_write(path) as file:
+        torch.save(payload, file)
 
 
 def load_checkpoint(path: str | Path) -> dict:

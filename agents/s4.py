@@ -36,6 +36,8 @@ class S4D(nn.Module):
         self.imag = nn.Parameter(imag.repeat(d_model, 1))  # (H, M)
         self.C = nn.Parameter(torch.randn(d_model, modes, 2) * math.sqrt(0.5))  # (H, M, re/im)
         self.skip = nn.Parameter(torch.randn(d_model))  # D
+        for dynamics in (self.log_dt, self.log_neg_real, self.imag):
+            dynamics.no_weight_decay = True  # decaying A or dt would change the dynamics' scale
         self.out = nn.Linear(d_model, d_model)
 
     def _discretised(self):
