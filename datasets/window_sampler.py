@@ -73,10 +73,15 @@ class WindowSampler:
         positions = start[:, None] + self._offsets  # (B, K)
         mask = positions < self._episode_end[step][:, None]  # (B, K)
         positions = torch.where(mask, positions, self.num_steps)  # padding -> the zero row
+        flat = positions.view(-1)  # (B * K,): index_select is several times faster than [ ]
+
+        def gather(field: torch.Tensor) -> torch.Tensor:
+            return field.index_select(0, flat).view(batch_size, self.context_length, -1)
+
         return WindowBatch(
-            returns_to_go=self._returns_to_go[positions],
-            observations=self._observations[positions],
-            actions=self._actions[positions],
-            timesteps=self._timesteps[positions],
+            returns_to_go=gather(self._returns_to_go).view(batch_size, -1),  # (B, K)
+            observations=gather(self._observations),  # (B, K, obs_dim)
+            actions=gather(self._actions),  # (B, K, act_dim)
+            timesteps=gather(self._timesteps).view(batch_size, -1),  # (B, K)
             mask=mask,
         )
