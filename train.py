@@ -248,7 +248,8 @@ def evaluate(model, args: Args, dataset: OfflineDataset, writer: SummaryWriter, 
         writer.add_scalar(f"eval/episode_length_{target:g}", stats.lengths.mean(), step)
 
 
-def main(argv: list[str] | None = None) -> None:
+def train(argv: list[str] | None = None) -> Path:
+    """Run training from command-line arguments; returns the run folder."""
     args = parse_args(argv)
     validate(args)
     run_dir, checkpoint = prepare_run_folder(args)
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         start = checkpoint["step"]
     trained_model = torch.compile(model) if args.compile else model
 
-    writer = SummaryWriter(run_dir, purge_step=start if start else None)
+    writer = SummaryWriter(run_dir, purge_step=start + 1 if start else None)  # drop lost steps
     if start == 0:
         rows = "\n".join(f"|{k}|{v}|" for k, v in args_to_dict(args).items())
         writer.add_text("config", f"|setting|value|\n|-|-|\n{rows}")
@@ -347,12 +348,18 @@ def main(argv: list[str] | None = None) -> None:
                 write_checkpoint(step)
             progress.update(task, completed=step)
     writer.close()
-    print(f"trained {args.steps} steps: {run_dir}")
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        run_dir = train(argv)
+    except (UsageError, DatasetError, CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"run folder: {run_dir}")
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (UsageError, DatasetError, CheckpointError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

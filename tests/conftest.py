@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -25,3 +27,50 @@ def state_tensors(state) -> list[torch.Tensor]:
     if isinstance(state, torch.Tensor):
         return [state]
     return [tensor for part in state for tensor in state_tensors(part)]
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_store(tmp_path_factory) -> str:
+    """A Minari store holding `replica/hopper/random-v0`: ~600 steps of uniform random actions."""
+    from datasets.build import build_dataset
+
+    store = tmp_path_factory.mktemp("minari")
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(store)
+    try:
+        build_dataset("hopper", "random", None, steps=600, seed=0)
+    finally:
+        if previous is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = previous
+    return str(store)
+
+
+@pytest.fixture
+def tiny_dataset(tiny_dataset_store, monkeypatch) -> str:
+    """The id of the tiny dataset, with MINARI_DATASETS_PATH pointing at its store."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", tiny_dataset_store)
+    return "replica/hopper/random-v0"
+
+
+@pytest.fixture
+def short_episodes(monkeypatch) -> int:
+    """Evaluation episodes cut at 30 steps: an untrained policy can keep Hopper up for 1000."""
+    import gymnasium as gym
+
+    import envs.evaluation
+
+    time_limit = 30
+
+    def make_short_vector_env(env_id, num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP):
+        return gym.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": autoreset_mode},
+            max_episode_steps=time_limit,
+        )
+
+    monkeypatch.setattr(envs.evaluation, "make_vector_env", make_short_vector_env)
+    return time_limit
