@@ -51,8 +51,8 @@ PUBLISHED_SCORES: dict[str, tuple[PublishedScore, ...]] = {
     for name, (last, best, paper) in _DECISION_TRANSFORMER.items()
 }
 PUBLISHED_SCORES["hopper-medium-v2"] += (
-    PublishedScore("Decision minLSTM (paper)", 85.0, None, source=MIN_RNN_PAPER),
-    PublishedScore("Decision minGRU (paper)", 79.4, None, source=MIN_RNN_PAPER),
+    PublishedScore("minLSTM (paper)", 85.0, None, source=MIN_RNN_PAPER),
+    PublishedScore("minGRU (paper)", 79.4, None, source=MIN_RNN_PAPER),
 )
 
 # Dataset levels D4RL also has, under the same name, for the three locomotion tasks.
