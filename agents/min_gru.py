@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .scan import linear_scan, log_space_scan
+from .scan import log_space_scan, scan_backward, scan_forward
 from .stack import BackboneConfig
 
 ScanKind = Literal["chunked", "log-space"]
@@ -30,6 +30,31 @@ def g(x: torch.Tensor) -> torch.Tensor:
 def log_g(x: torch.Tensor) -> torch.Tensor:
     """log g(x), computed without forming g(x) (Appendix B, `log_g`)."""
     return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+
+
+class _GatedScan(torch.autograd.Function):
+    """h_t = sigmoid(-k_t) h_{t-1} + sigmoid(k_t) g(u_t) by the chunked scan, gates included:
+    one autograd node that saves only k, u, h0 and h, instead of every gate intermediate."""
+
+    @staticmethod
+    def forward(ctx, gate_logit, candidate, h0):
+        a = torch.neg(gate_logit).sigmoid_()  # 1 - z_t
+        b = torch.sigmoid(gate_logit).mul_(g(candidate))  # z_t h~_t
+        h = scan_forward(a, b, h0)
+        ctx.save_for_backward(gate_logit, candidate, h0, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        gate_logit, candidate, h0, h = ctx.saved_tensors
+        a, z = torch.neg(gate_logit).sigmoid_(), torch.sigmoid(gate_logit)
+        grad_a, grad_b, grad_h0 = scan_backward(a, h0, h, grad_h)
+        # da/dk = -z a and db/dk = z a h~, so dL/dk = z a (dL/db h~ - dL/da).
+        grad_gate_logit = grad_b.mul(g(candidate)).sub_(grad_a).mul_(z).mul_(a)
+        # g'(u) = 1 for u >= 0, sigmoid'(u) otherwise.
+        s = torch.sigmoid(candidate)
+        g_slope = torch.where(candidate >= 0, 1.0, s - s * s)
+        return grad_gate_logit, grad_b.mul_(z).mul_(g_slope), grad_h0
 
 
 class MinGRU(nn.Module):
@@ -65,7 +90,7 @@ class MinGRU(nn.Module):
             # log a_t = log(1 - z_t), log b_t = log z_t + log h~_t (Appendix B)
             h = log_space_scan(-F.softplus(k), -F.softplus(-k) + log_g(u), h0)
         else:
-            h = linear_scan(torch.sigmoid(-k), torch.sigmoid(k) * g(u), h0)
+            h = _GatedScan.apply(k, u, h0)
         return self.project_out(h), (h[:, -1],)
 
     def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):

@@ -17,7 +17,6 @@ gates a_t in (0, 1) and inputs b_t > 0. Two ways to scan it:
 import math
 
 import torch
-import torch.nn.functional as F
 
 
 def log_space_scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
@@ -33,50 +32,74 @@ def _chunk_size(length: int) -> int:
     return max(1, math.isqrt(length))
 
 
-def _scan_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """Chunked linear-space scan without autograd. a, b (B, T, D); h0 (B, D) -> h (B, T, D)."""
+def _scan_into(out, a, b, h0, reverse: bool) -> None:
+    """Writes h_t = a_t h_{t-1} + b_t (reverse: h_t = a_t h_{t+1} + b_t) into `out`.
+    a, b, out (B, T, D), views along T welcome (no copies are made); h0 (B, D) is the state
+    before the first step taken (reverse: after the last position)."""
     B, T, D = a.shape
     C = _chunk_size(T)
-    n_chunks = -(-T // C)
-    pad = n_chunks * C - T
-    # Padding with a = 1, b = 0 leaves the carried state unchanged.
-    a = F.pad(a, (0, 0, 0, pad), value=1.0).view(B, n_chunks, C, D)  # (B, n, C, D)
-    b = F.pad(b, (0, 0, 0, pad), value=0.0).view(B, n_chunks, C, D)  # (B, n, C, D)
+    n_chunks = T // C
+    # Whole chunks run in parallel; the < C leftover steps run one by one after them, so nothing
+    # is padded. Reverse: the chunks sit at the end and the leftover steps at the start.
+    chunked = slice(T - n_chunks * C, T) if reverse else slice(0, n_chunks * C)
+    a_chunks = a[:, chunked].unflatten(1, (n_chunks, C))  # (B, n, C, D)
+    b_chunks = b[:, chunked].unflatten(1, (n_chunks, C))  # (B, n, C, D)
+    local = out[:, chunked].unflatten(1, (n_chunks, C))  # (B, n, C, D), a view of out
 
-    # Within every chunk at once: local states from a zero start, and cumulative gate products.
-    local = torch.empty_like(b)
-    decay = torch.empty_like(a)
-    local[:, :, 0], decay[:, :, 0] = b[:, :, 0], a[:, :, 0]
-    for c in range(1, C):
-        torch.addcmul(b[:, :, c], a[:, :, c], local[:, :, c - 1], out=local[:, :, c])
-        torch.mul(a[:, :, c], decay[:, :, c - 1], out=decay[:, :, c])
+    # Within every chunk at once: states from a zero start, and cumulative gate products.
+    first, *rest = range(C - 1, -1, -1) if reverse else range(C)
+    decay = torch.empty_like(local)
+    local[:, :, first], decay[:, :, first] = b_chunks[:, :, first], a_chunks[:, :, first]
+    previous = first
+    for c in rest:
+        torch.addcmul(
+            b_chunks[:, :, c], a_chunks[:, :, c], local[:, :, previous], out=local[:, :, c]
+        )
+        torch.mul(a_chunks[:, :, c], decay[:, :, previous], out=decay[:, :, c])
+        previous = c
 
-    # Across chunks: the state entering each chunk.
+    # Across chunks: the state entering each chunk, then every state from it in one pass.
     carry_in = torch.empty(B, n_chunks, D, dtype=a.dtype, device=a.device)  # (B, n, D)
     carry = h0
-    for k in range(n_chunks):
+    for k in range(n_chunks - 1, -1, -1) if reverse else range(n_chunks):
         carry_in[:, k] = carry
-        carry = torch.addcmul(local[:, k, -1], decay[:, k, -1], carry)
+        carry = torch.addcmul(local[:, k, previous], decay[:, k, previous], carry)
+    local.addcmul_(decay, carry_in.unsqueeze(2))
 
-    h = torch.addcmul(local, decay, carry_in.unsqueeze(2))  # (B, n, C, D)
-    return h.view(B, n_chunks * C, D)[:, :T]
+    for t in range(T - n_chunks * C - 1, -1, -1) if reverse else range(n_chunks * C, T):
+        carry = torch.addcmul(b[:, t], a[:, t], carry, out=out[:, t])
+
+
+def scan_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """The chunked scan without autograd. a, b (B, T, D); h0 (B, D) -> h (B, T, D)."""
+    h = torch.empty(a.shape, dtype=a.dtype, device=a.device)
+    _scan_into(h, a, b, h0, reverse=False)
+    return h
+
+
+def scan_backward(a, h0, h, grad_h):
+    """Gradients of the scan's h (B, T, D) with respect to a, b (B, T, D) and h0 (B, D)."""
+    grad_h = grad_h.contiguous()  # a loss like h.sum() hands in a broadcast (stride-0) gradient
+    # g_t = dL/dh_t + a_{t+1} g_{t+1}: the same recurrence, reversed in time; g = dL/db.
+    g = torch.empty_like(grad_h)
+    g[:, -1] = grad_h[:, -1]
+    _scan_into(g[:, :-1], a[:, 1:], grad_h[:, :-1], grad_h[:, -1], reverse=True)
+    grad_a = torch.empty_like(g)  # g_t * h_{t-1}
+    torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
+    torch.mul(g[:, 0], h0, out=grad_a[:, 0])
+    return grad_a, g, a[:, 0] * g[:, 0]
 
 
 class _LinearScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b, h0):
-        h = _scan_forward(a, b, h0)
+        h = scan_forward(a, b, h0)
         ctx.save_for_backward(a, h0, h)
         return h
 
     @staticmethod
     def backward(ctx, grad_h):
-        a, h0, h = ctx.saved_tensors
-        # g_t = dL/dh_t + a_{t+1} g_{t+1}: the same recurrence, reversed in time.
-        a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)  # (B, T, D)
-        g = _scan_forward(a_next.flip(1), grad_h.flip(1), torch.zeros_like(h0)).flip(1)  # (B, T, D)
-        h_prev = torch.cat([h0.unsqueeze(1), h[:, :-1]], dim=1)  # (B, T, D)
-        return g * h_prev, g, a[:, 0] * g[:, 0]
+        return scan_backward(*ctx.saved_tensors, grad_h)
 
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
