@@ -280,8 +280,9 @@ def print_table(report: dict, console: Console) -> None:
         console.print(f"* published, on D4RL data: {report['dataset']} is this toolkit's replica.")
     spread = "the std over runs of their mean" if several_runs else "the std over episodes"
     console.print(f"± is {spread}. {report['normalization']['note']}")
-    if report["d4rl_counterpart"] is None:
-        console.print(f"{report['dataset']} has no D4RL counterpart: no published scores.")
+    if not report["published"]:
+        counterpart = report["d4rl_counterpart"] or "no D4RL counterpart"
+        console.print(f"No published scores to compare with ({report['dataset']}: {counterpart}).")
 
 
 def render_chart(report: dict) -> bytes:
