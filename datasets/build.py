@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gymnasium as gym
+import h5py
 import minari
 import numpy as np
 import tyro
@@ -34,6 +35,7 @@ from envs.normalization import D4RL_REFERENCE_RETURNS
 # finishing the last episodes adds little beyond the requested steps.
 DEFAULT_NUM_ENVS = 32
 STEPS_PER_ENV_AT_LEAST = 1000
+HDF5_FILE_NAME = "main_data.hdf5"  # Minari's name for the data file of an hdf5 dataset
 
 
 def build_dataset(
@@ -68,7 +70,7 @@ def build_from_recipe(
     the local Minari store). The dataset is written to a temporary folder in `root` and moved
     into place only when complete. Returns the dataset id."""
     env_id = _env_id(recipe.env)
-    root = Path(root) if root is not None else local_root()
+    root = Path(root).resolve() if root is not None else local_root()  # Minari needs absolute
     destination = root / recipe.dataset_id
     _check_dataset_id(recipe.dataset_id)
     if destination.exists() and not overwrite:
@@ -207,7 +209,7 @@ def _write(dataset_id: str, env_id: str, episodes: list[Episode], description: s
     ]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(is set to None|env_spec).*")
-        minari.create_dataset_from_buffers(
+        dataset = minari.create_dataset_from_buffers(
             dataset_id,
             buffers,
             env=env_id,
@@ -217,6 +219,24 @@ def _write(dataset_id: str, env_id: str, episodes: list[Episode], description: s
             ref_max_score=ref_max_score,
             description=description,
         )
+    _store_contiguously(dataset)
+
+
+def _store_contiguously(dataset: minari.MinariDataset) -> None:
+    """Rewrite Minari's HDF5 file with every array stored contiguously. Minari writes resizable
+    chunked arrays (so that episodes can grow), each with ~2.8 KB of chunk index: more than the
+    data of a short episode. A finished dataset does not grow, and h5py reads either layout."""
+    path = dataset.storage.data_path / HDF5_FILE_NAME
+    compact = path.with_suffix(".compact")
+    with h5py.File(path, "r") as source, h5py.File(compact, "w", track_order=True) as target:
+        target.attrs.update(source.attrs)
+        for name, episode in source.items():
+            group = target.create_group(name, track_order=True)
+            group.attrs.update(episode.attrs)
+            for key, array in episode.items():  # flat: the builder writes no dicts or infos
+                group.create_dataset(key, data=array[()])
+    os.replace(compact, path)
+    dataset.storage.update_metadata({"dataset_size": float(dataset.storage.get_size())})
 
 
 def _move_into_place(staging: Path, root: Path, dataset_id: str, overwrite: bool) -> None:

@@ -1,9 +1,11 @@
 """Rolling a behaviour policy out in vectorised environments and recording every transition."""
 
 import math
+import os
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -12,6 +14,9 @@ import numpy as np
 
 from datasets.policy import load_policy
 from envs.make import make_vector_env
+
+# Read by numpy's BLAS (and torch's OpenMP) when a worker process starts.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -113,9 +118,12 @@ def collect_all(
         return [collect(task, on_steps) for task in tasks]
     context = get_context("spawn")  # no fork of a process that may hold torch threads
     progress = context.Queue()
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_set_progress_queue, initargs=(progress,)
-    ) as pool:
+    with (
+        _single_threaded_children(),
+        ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_set_progress_queue, initargs=(progress,)
+        ) as pool,
+    ):
         futures = [pool.submit(_collect_reporting, task) for task in tasks]
         pending = set(futures)
         while pending:
@@ -123,6 +131,22 @@ def collect_all(
             _, pending = wait(pending, timeout=0.2)
         _drain(progress, on_steps)
         return [future.result() for future in futures]
+
+
+@contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """One BLAS thread per worker: the workers already fill the cores, and a threaded BLAS
+    spinning on the policy's small matrices cost several times the matmul itself."""
+    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(BLAS_THREAD_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 _progress_queue = None
