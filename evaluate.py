@@ -10,9 +10,7 @@ target return; nothing about training needs to be given.
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,7 +24,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from agents.atomic_file import atomic_write
 from agents.checkpoint import CheckpointError, load_checkpoint, load_model
+from agents.device import resolve_device
 from envs import (
     d4rl_counterpart,
     default_target_returns,
@@ -85,8 +85,6 @@ def validate(args: Args) -> None:
         raise UsageError(f"--target-returns must be finite numbers, got {args.target_returns}")
     if args.target_returns == ():
         raise UsageError("--target-returns needs at least one value")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available")
     for output in (args.json, args.chart):
         if output is not None and output.is_dir():
             raise UsageError(f"{output} is a folder; give a file path")
@@ -340,30 +338,15 @@ def render_chart(report: dict) -> bytes:
     return buffer.getvalue()
 
 
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write into a temporary file beside `path`, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> None:
     args = tyro.cli(Args, args=argv)
     # Piped into a file or log, the table need not fit an 80-column terminal.
     console = Console(width=None if sys.stdout.isatty() else 120)
     try:
         validate(args)
-        device = (
-            args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
-        )
+        device = resolve_device(args.device)
         runs = load_runs(args.runs, device)
-    except UsageError as error:
+    except (UsageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     report = evaluate_runs(runs, args, Console(stderr=True))
@@ -374,7 +357,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.chart is not None:
         outputs.append((args.chart, render_chart(report)))
     for path, content in outputs:
-        write_atomically(path, content)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as file:
+            file.write(content)
     print_table(report, console)
 
 

@@ -31,6 +31,7 @@ from agents import (
 )
 from agents.atomic_file import atomic_write
 from agents.checkpoint import CheckpointError, load_checkpoint, model_payload, save_checkpoint
+from agents.device import resolve_device
 from datasets import DatasetError, OfflineDataset, WindowSampler, load_dataset
 from envs import evaluate_model, normalized_score, reference_returns
 from envs.target_returns import default_target_returns
@@ -150,8 +151,6 @@ def validate(args: Args) -> None:
         raise UsageError(f"--context-length {args.context_length} exceeds the 1000-step episodes")
     if args.target_returns is not None and not all(map(math.isfinite, args.target_returns)):
         raise UsageError(f"--target-returns must be finite numbers, got {args.target_returns}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available")
 
 
 def parse_args(argv: list[str] | None) -> Args:
@@ -252,14 +251,11 @@ def train(argv: list[str] | None = None) -> Path:
     """Run training from command-line arguments; returns the run folder."""
     args = parse_args(argv)
     validate(args)
-    run_dir, checkpoint = prepare_run_folder(args)
     dataset = load_dataset(args.dataset)
+    run_dir, checkpoint = prepare_run_folder(args)
     if checkpoint is not None and checkpoint["dataset"]["env_id"] != dataset.env_id:
         raise UsageError(f"--resume {run_dir}: checkpoint is for {checkpoint['dataset']['env_id']}")
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    device = resolve_device(args.device)
 
     # Seeding: one block, as CleanRL. The sampler has its own generator, saved in checkpoints.
     torch.manual_seed(args.seed)

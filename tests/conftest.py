@@ -6,6 +6,16 @@ import torch
 from agents import BACKBONES, build_backbone
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tests run many tiny ops; with several OpenMP threads on a busy 2-core machine, threads
+    waiting for each other make each op take milliseconds (8x slower rollout tests, measured)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(params=list(BACKBONES))
 def backbone_name(request) -> str:
     return request.param

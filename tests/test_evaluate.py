@@ -19,16 +19,6 @@ ENVS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Rollouts run many tiny ops; on a busy 2-core machine OpenMP threads waiting for each other
-    make each of them take milliseconds (8x slower tests, measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_run(folder: Path, seed: int, env_id: str = "Hopper-v5", ref_scores=(None, None)) -> Path:
     """A run folder holding the checkpoint of a tiny untrained model, as train.py writes it."""
     obs_dim, act_dim, dataset_id = ENVS[env_id]

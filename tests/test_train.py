@@ -194,6 +194,7 @@ def test_unknown_dataset_and_backbone(tmp_path, tiny_dataset, capsys):
     assert "replica/hopper/nothing-v0" in error_of(
         capsys, ["--dataset", "replica/hopper/nothing-v0", "--out-dir", str(tmp_path / "run")]
     )
+    assert not (tmp_path / "run").exists()
     with pytest.raises(SystemExit) as exit_status:
         train.main(["backbone:mamba"])
     assert exit_status.value.code == 2
