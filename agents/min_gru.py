@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .scan import log_space_scan, scan_backward, scan_forward
+from .scan import log_space_scan, scan_gradient, scan_in_place
 from .stack import BackboneConfig
 
 ScanKind = Literal["chunked", "log-space"]
@@ -34,13 +34,13 @@ def log_g(x: torch.Tensor) -> torch.Tensor:
 
 class _GatedScan(torch.autograd.Function):
     """h_t = sigmoid(-k_t) h_{t-1} + sigmoid(k_t) g(u_t) by the chunked scan, gates included:
-    one autograd node that saves only k, u, h0 and h, instead of every gate intermediate."""
+    one autograd node that saves only k, u, h0 and h, and works in place where it can."""
 
     @staticmethod
     def forward(ctx, gate_logit, candidate, h0):
         a = torch.neg(gate_logit).sigmoid_()  # 1 - z_t
         b = torch.sigmoid(gate_logit).mul_(g(candidate))  # z_t h~_t
-        h = scan_forward(a, b, h0)
+        h = scan_in_place(a, b, h0)
         ctx.save_for_backward(gate_logit, candidate, h0, h)
         return h
 
@@ -48,12 +48,17 @@ class _GatedScan(torch.autograd.Function):
     def backward(ctx, grad_h):
         gate_logit, candidate, h0, h = ctx.saved_tensors
         a, z = torch.neg(gate_logit).sigmoid_(), torch.sigmoid(gate_logit)
-        grad_a, grad_b, grad_h0 = scan_backward(a, h0, h, grad_h)
-        # da/dk = -z a and db/dk = z a h~, so dL/dk = z a (dL/db h~ - dL/da).
-        grad_gate_logit = grad_b.mul(g(candidate)).sub_(grad_a).mul_(z).mul_(a)
-        # g'(u) = 1 for u >= 0, sigmoid'(u) otherwise.
+        gate_slope = z * a  # dz/dk
+        grad_b = scan_gradient(a, grad_h)  # a[:, 1:] is spent, a[:, 0] kept
+        grad_h0 = a[:, 0] * grad_b[:, 0]
+        # dh_t/dk_t = z a (h~_t - h_{t-1})
+        grad_gate_logit = g(candidate)
+        grad_gate_logit[:, 1:] -= h[:, :-1]
+        grad_gate_logit[:, 0] -= h0
+        grad_gate_logit.mul_(grad_b).mul_(gate_slope)
+        # dh_t/du_t = z g'(u), g'(u) = 1 for u >= 0, sigmoid'(u) otherwise
         s = torch.sigmoid(candidate)
-        g_slope = torch.where(candidate >= 0, 1.0, s - s * s)
+        g_slope = torch.addcmul(s, s, s, value=-1.0, out=s).masked_fill_(candidate >= 0, 1.0)
         return grad_gate_logit, grad_b.mul_(z).mul_(g_slope), grad_h0
 
 

@@ -32,30 +32,26 @@ def _chunk_size(length: int) -> int:
     return max(1, math.isqrt(length))
 
 
-def _scan_into(out, a, b, h0, reverse: bool) -> None:
-    """Writes h_t = a_t h_{t-1} + b_t (reverse: h_t = a_t h_{t+1} + b_t) into `out`.
-    a, b, out (B, T, D), views along T welcome (no copies are made); h0 (B, D) is the state
-    before the first step taken (reverse: after the last position)."""
+def scan_in_place(a, b, h0, reverse: bool = False) -> torch.Tensor:
+    """h_t = a_t h_{t-1} + b_t (reverse: h_t = a_t h_{t+1} + b_t), written over b and returned.
+    a, b (B, T, D), views along T welcome; h0 (B, D) is the state before the first step taken
+    (reverse: after the last position). a is overwritten too (with products of gates). Working
+    in place spares two (B, T, D) allocations, which on CPU cost as much as the arithmetic."""
     B, T, D = a.shape
     C = _chunk_size(T)
     n_chunks = T // C
     # Whole chunks run in parallel; the < C leftover steps run one by one after them, so nothing
     # is padded. Reverse: the chunks sit at the end and the leftover steps at the start.
     chunked = slice(T - n_chunks * C, T) if reverse else slice(0, n_chunks * C)
-    a_chunks = a[:, chunked].unflatten(1, (n_chunks, C))  # (B, n, C, D)
-    b_chunks = b[:, chunked].unflatten(1, (n_chunks, C))  # (B, n, C, D)
-    local = out[:, chunked].unflatten(1, (n_chunks, C))  # (B, n, C, D), a view of out
+    decay = a[:, chunked].unflatten(1, (n_chunks, C))  # (B, n, C, D): gates, then products
+    local = b[:, chunked].unflatten(1, (n_chunks, C))  # (B, n, C, D): inputs, then states
 
     # Within every chunk at once: states from a zero start, and cumulative gate products.
     first, *rest = range(C - 1, -1, -1) if reverse else range(C)
-    decay = torch.empty_like(local)
-    local[:, :, first], decay[:, :, first] = b_chunks[:, :, first], a_chunks[:, :, first]
     previous = first
     for c in rest:
-        torch.addcmul(
-            b_chunks[:, :, c], a_chunks[:, :, c], local[:, :, previous], out=local[:, :, c]
-        )
-        torch.mul(a_chunks[:, :, c], decay[:, :, previous], out=decay[:, :, c])
+        local[:, :, c].addcmul_(decay[:, :, c], local[:, :, previous])
+        decay[:, :, c].mul_(decay[:, :, previous])
         previous = c
 
     # Across chunks: the state entering each chunk, then every state from it in one pass.
@@ -67,27 +63,22 @@ def _scan_into(out, a, b, h0, reverse: bool) -> None:
     local.addcmul_(decay, carry_in.unsqueeze(2))
 
     for t in range(T - n_chunks * C - 1, -1, -1) if reverse else range(n_chunks * C, T):
-        carry = torch.addcmul(b[:, t], a[:, t], carry, out=out[:, t])
+        carry = b[:, t].addcmul_(a[:, t], carry)
+    return b
 
 
 def scan_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """The chunked scan without autograd. a, b (B, T, D); h0 (B, D) -> h (B, T, D)."""
-    h = torch.empty(a.shape, dtype=a.dtype, device=a.device)
-    _scan_into(h, a, b, h0, reverse=False)
-    return h
+    """The chunked scan without autograd, inputs kept. a, b (B, T, D); h0 (B, D) -> h."""
+    return scan_in_place(a.clone(), b.clone(), h0)
 
 
-def scan_backward(a, h0, h, grad_h):
-    """Gradients of the scan's h (B, T, D) with respect to a, b (B, T, D) and h0 (B, D)."""
-    grad_h = grad_h.contiguous()  # a loss like h.sum() hands in a broadcast (stride-0) gradient
-    # g_t = dL/dh_t + a_{t+1} g_{t+1}: the same recurrence, reversed in time; g = dL/db.
-    g = torch.empty_like(grad_h)
-    g[:, -1] = grad_h[:, -1]
-    _scan_into(g[:, :-1], a[:, 1:], grad_h[:, :-1], grad_h[:, -1], reverse=True)
-    grad_a = torch.empty_like(g)  # g_t * h_{t-1}
-    torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
-    torch.mul(g[:, 0], h0, out=grad_a[:, 0])
-    return grad_a, g, a[:, 0] * g[:, 0]
+def scan_gradient(a: torch.Tensor, grad_h: torch.Tensor) -> torch.Tensor:
+    """dL/db (B, T, D) from dL/dh: g_t = dL/dh_t + a_{t+1} g_{t+1}, the same recurrence
+    reversed in time. dL/da_t = g_t h_{t-1} and dL/dh0 = a_1 g_1 follow from it.
+    a is overwritten after its first step (pass a copy to keep it)."""
+    g = grad_h.clone(memory_format=torch.contiguous_format)  # h.sum() hands in stride 0
+    scan_in_place(a[:, 1:], g[:, :-1], g[:, -1], reverse=True)
+    return g
 
 
 class _LinearScan(torch.autograd.Function):
@@ -99,7 +90,12 @@ class _LinearScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_h):
-        return scan_backward(*ctx.saved_tensors, grad_h)
+        a, h0, h = ctx.saved_tensors
+        g = scan_gradient(a.clone(), grad_h)
+        grad_a = torch.empty_like(g)  # g_t * h_{t-1}
+        torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
+        torch.mul(g[:, 0], h0, out=grad_a[:, 0])
+        return grad_a, g, a[:, 0] * g[:, 0]
 
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
