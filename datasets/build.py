@@ -70,6 +70,8 @@ def build_from_recipe(
     the local Minari store). The dataset is written to a temporary folder in `root` and moved
     into place only when complete. Returns the dataset id."""
     env_id = _env_id(recipe.env)
+    if num_envs <= 0 or (workers is not None and workers <= 0):
+        raise DatasetError(f"--num-envs and --workers must be positive, got {num_envs}, {workers}")
     root = Path(root).resolve() if root is not None else local_root()  # Minari needs absolute
     destination = root / recipe.dataset_id
     _check_dataset_id(recipe.dataset_id)
@@ -120,8 +122,9 @@ def _policy_path(policy: str, policies_dir, env_id: str) -> Path | None:
         raise DatasetError(f"policy {policy!r} needs --policies-dir")
     path = Path(policies_dir) / f"{policy}.npz"
     loaded = load_policy(path)
-    spaces = gym.make(env_id)
-    expected = (spaces.observation_space.shape[0], spaces.action_space.shape[0])
+    env = gym.make(env_id)
+    expected = (env.observation_space.shape[0], env.action_space.shape[0])
+    env.close()
     if loaded.env_id != env_id:
         raise DatasetError(f"policy file {path} is for {loaded.env_id}, not {env_id}")
     if (loaded.observation_dim, loaded.action_dim) != expected:

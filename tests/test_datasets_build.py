@@ -226,6 +226,8 @@ def test_existing_dataset_is_kept_unless_overwrite(tmp_path):
         (["--env", "hopper", "--level", "medium", "--policies-dir", "nowhere"], "not found"),
         (["--env", "hopper"], "give --env and --level"),
         (["--recipe", "missing.json"], "recipe missing.json not found"),
+        (["--env", "hopper", "--level", "random", "--num-envs", "0"], "must be positive"),
+        (["--env", "hopper", "--level", "random", "--steps", "-5"], "--steps must be positive"),
     ],
 )
 def test_command_line_errors_are_one_line_and_exit_2(argv, message, capsys):
