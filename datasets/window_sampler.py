@@ -76,7 +76,8 @@ class WindowSampler:
         flat = positions.view(-1)  # (B * K,): index_select is several times faster than [ ]
 
         def gather(field: torch.Tensor) -> torch.Tensor:
-            return field.index_select(0, flat).view(batch_size, self.context_length, -1)
+            rows = field.index_select(0, flat)  # (B * K, ...)
+            return rows.view(batch_size, self.context_length, -1)  # (B, K, width)
 
         return WindowBatch(
             returns_to_go=gather(self._returns_to_go).view(batch_size, -1),  # (B, K)
