@@ -111,8 +111,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--num-envs", type=int, default=100, help="batch for the policy alone")
-    parser.add_argument("--policy-steps", type=int, default=1000)
-    parser.add_argument("--block", type=int, default=100, help="policy steps per turn")
+    parser.add_argument("--policy-steps", type=int, default=200)
+    parser.add_argument("--block", type=int, default=50, help="policy steps per turn")
     args = parser.parse_args()
     device = setup(args)
     num_envs = min(args.episodes, 100)  # as evaluate_model
