@@ -208,6 +208,24 @@ def make_optimizer(model: DecisionModel, args: Args, device: torch.device) -> to
     return torch.optim.AdamW(groups, lr=args.learning_rate, fused=device.type == "cuda")
 
 
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, args: Args
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up to the peak learning rate, then constant (as Decision Transformer)."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / args.warmup_steps, 1.0)
+    )
+
+
+def optimization_step(model, optimizer, scheduler, loss: torch.Tensor, grad_clip: float) -> None:
+    """Backward, clip, step: no host synchronisation (the loss stays on the device)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    scheduler.step()
+
+
 def build_model(args: Args, dataset: OfflineDataset) -> DecisionModel:
     config = DecisionModelConfig(
         observation_dim=dataset.observation_dim,
@@ -266,9 +284,7 @@ def train(argv: list[str] | None = None) -> Path:
     )
     generator = torch.Generator(device=device).manual_seed(args.seed)
     optimizer = make_optimizer(model, args, device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / args.warmup_steps, 1.0)
-    )
+    scheduler = make_scheduler(optimizer, args)
     start = 0
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"]["state_dict"])
@@ -323,11 +339,7 @@ def train(argv: list[str] | None = None) -> Path:
             batch = sampler.sample(args.batch_size, generator)
             with autocast:
                 loss = masked_action_loss(trained_model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            optimization_step(model, optimizer, scheduler, loss, args.grad_clip)
 
             if step % args.log_every == 0:  # the only host synchronisation of the loop
                 elapsed = time.perf_counter() - window_start

@@ -1,6 +1,7 @@
 """Evaluation speed: 100 batched episodes, recurrent vs windowed, against the simulator alone.
 
     python bench/rollout.py [--device cpu] [--backbones min-gru gru] [--json PATH]
+    python bench/rollout.py --checkpoint runs/RUN       # a trained model: long episodes
 
 Per backbone, side by side in every repeat:
 - recurrent / windowed: `envs.evaluate_model` for --episodes episodes of an untrained decision
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from agents import BACKBONES, DecisionModel, DecisionModelConfig
+from agents.checkpoint import load_checkpoint, load_model
 from bench.common import add_common_arguments, environment, report, setup, synchronize
 from envs import evaluate_model, make_vector_env
 from envs.recurrent_policy import RecurrentPolicy
@@ -104,6 +106,21 @@ def policy_step_times(model, num_envs: int, steps: int, block: int, device) -> d
     }
 
 
+def models_to_time(args, device):
+    """(backbone name, model) pairs: the trained checkpoint's, or untrained ones per backbone."""
+    if args.checkpoint is not None:
+        path = args.checkpoint / "checkpoint.pt" if args.checkpoint.is_dir() else args.checkpoint
+        payload = load_checkpoint(path)
+        if payload["dataset"]["env_id"] != ENV_ID:
+            raise SystemExit(f"error: {path} is for {payload['dataset']['env_id']}, not {ENV_ID}")
+        yield payload["model"]["spec"]["backbone"]["type"], load_model(payload, device)
+        return
+    for name in args.backbones:
+        torch.manual_seed(0)
+        config = DecisionModelConfig(observation_dim=OBSERVATION_DIM, action_dim=ACTION_DIM)
+        yield name, DecisionModel(config, BACKBONES[name]().build()).to(device)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_arguments(parser)
@@ -113,15 +130,19 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=100, help="batch for the policy alone")
     parser.add_argument("--policy-steps", type=int, default=200)
     parser.add_argument("--block", type=int, default=50, help="policy steps per turn")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="a trained Hopper run folder or checkpoint to time instead of untrained models "
+        "(whose episodes end after a few dozen steps)",
+    )
     args = parser.parse_args()
     device = setup(args)
     num_envs = min(args.episodes, 100)  # as evaluate_model
 
     results = []
-    for name in args.backbones:
-        torch.manual_seed(0)
-        config = DecisionModelConfig(observation_dim=OBSERVATION_DIM, action_dim=ACTION_DIM)
-        model = DecisionModel(config, BACKBONES[name]().build()).to(device)
+    for name, model in models_to_time(args, device):
         evaluate = partial(
             evaluate_model,
             model,
@@ -170,7 +191,9 @@ def main() -> None:
     payload = {
         "benchmark": "rollout",
         "what": f"{args.episodes} episodes of {ENV_ID}, medians over interleaved repeats",
-        "model": "untrained DecisionModel, train.py defaults (d_model 128, 3 layers, K=20, "
+        "model": str(args.checkpoint)
+        if args.checkpoint
+        else "untrained DecisionModel, train.py defaults (d_model 128, 3 layers, K=20, "
         "interleaved)",
         "policy_batch": args.num_envs,
         "policy_steps": args.policy_steps,

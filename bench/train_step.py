@@ -33,7 +33,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from agents import BACKBONES
 from bench.common import add_common_arguments, environment, report, setup, time_interleaved
 from datasets import DatasetError, OfflineDataset, WindowSampler, load_dataset
-from train import Args, build_model, make_optimizer, masked_action_loss
+from train import (
+    Args,
+    build_model,
+    make_optimizer,
+    make_scheduler,
+    masked_action_loss,
+    optimization_step,
+)
 
 
 def load_or_build_dataset(dataset_id: str) -> tuple[OfflineDataset, str]:
@@ -101,9 +108,7 @@ def straightforward_step(model, args: Args, dataset: OfflineDataset, device, wor
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / args.warmup_steps, 1.0)
-    )
+    scheduler = make_scheduler(optimizer, args)
 
     def step() -> None:
         states, actions, returns, time_steps, mask = [b.to(device) for b in next(batches)]
@@ -125,26 +130,17 @@ def our_step(model, args: Args, dataset: OfflineDataset, device, compile_model: 
     sampler = WindowSampler(dataset, args.context_length, device=device)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     optimizer = make_optimizer(model, args, device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / args.warmup_steps, 1.0)
-    )
+    scheduler = make_scheduler(optimizer, args)
     trained_model = torch.compile(model) if compile_model else model
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
-    def loss_and_backward() -> None:
+    def step() -> None:
         batch = sampler.sample(args.batch_size, generator)
         with autocast:
             loss = masked_action_loss(trained_model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        optimization_step(model, optimizer, scheduler, loss, args.grad_clip)
 
-    def step() -> None:
-        loss_and_backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        optimizer.step()
-        scheduler.step()
-
-    return step, loss_and_backward
+    return step
 
 
 def count_flops(run) -> int:
@@ -177,7 +173,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = build_model(train_args, dataset).to(device)
         baseline_model = copy.deepcopy(model)
-        ours, ours_forward_backward = our_step(model, train_args, dataset, device, args.compile)
+        ours = our_step(model, train_args, dataset, device, args.compile)
         theirs = straightforward_step(baseline_model, train_args, dataset, device, workers)
 
         def repeated(step):
@@ -185,7 +181,7 @@ def main() -> None:
 
         candidates = {"ours": repeated(ours), "straightforward": repeated(theirs)}
         seconds = time_interleaved(candidates, device, args.repeats, warmup=1)
-        flops = count_flops(ours_forward_backward)
+        flops = count_flops(ours)
         step_seconds = seconds["ours"] / steps_per_repeat
         row = {
             "backbone": name,
