@@ -32,34 +32,42 @@ def log_g(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
 
 
+def gated_scan_forward(gate_logit, candidate, h0) -> torch.Tensor:
+    """h_t = sigmoid(-k_t) h_{t-1} + sigmoid(k_t) g(u_t) by the chunked scan, without autograd."""
+    a = torch.neg(gate_logit).sigmoid_()  # 1 - z_t
+    b = torch.sigmoid(gate_logit).mul_(g(candidate))  # z_t h~_t
+    return scan_in_place(a, b, h0)
+
+
+def gated_scan_backward(gate_logit, candidate, h0, h, grad_h):
+    """Gradients of `gated_scan_forward` with respect to k, u and h0, given dL/dh."""
+    a, z = torch.neg(gate_logit).sigmoid_(), torch.sigmoid(gate_logit)
+    gate_slope = z * a  # dz/dk
+    grad_b = scan_gradient(a, grad_h)  # a[:, 1:] is spent, a[:, 0] kept
+    grad_h0 = a[:, 0] * grad_b[:, 0]
+    # dh_t/dk_t = z a (h~_t - h_{t-1})
+    grad_gate_logit = g(candidate)
+    grad_gate_logit[:, 1:] -= h[:, :-1]
+    grad_gate_logit[:, 0] -= h0
+    grad_gate_logit.mul_(grad_b).mul_(gate_slope)
+    # dh_t/du_t = z g'(u), g'(u) = 1 for u >= 0, sigmoid'(u) otherwise
+    s = torch.sigmoid(candidate)
+    g_slope = torch.addcmul(s, s, s, value=-1.0, out=s).masked_fill_(candidate >= 0, 1.0)
+    return grad_gate_logit, grad_b.mul_(z).mul_(g_slope), grad_h0
+
+
 class _GatedScan(torch.autograd.Function):
-    """h_t = sigmoid(-k_t) h_{t-1} + sigmoid(k_t) g(u_t) by the chunked scan, gates included:
-    one autograd node that saves only k, u, h0 and h, and works in place where it can."""
+    """The gates and the chunked scan as one autograd node that saves only k, u, h0 and h."""
 
     @staticmethod
     def forward(ctx, gate_logit, candidate, h0):
-        a = torch.neg(gate_logit).sigmoid_()  # 1 - z_t
-        b = torch.sigmoid(gate_logit).mul_(g(candidate))  # z_t h~_t
-        h = scan_in_place(a, b, h0)
+        h = gated_scan_forward(gate_logit, candidate, h0)
         ctx.save_for_backward(gate_logit, candidate, h0, h)
         return h
 
     @staticmethod
     def backward(ctx, grad_h):
-        gate_logit, candidate, h0, h = ctx.saved_tensors
-        a, z = torch.neg(gate_logit).sigmoid_(), torch.sigmoid(gate_logit)
-        gate_slope = z * a  # dz/dk
-        grad_b = scan_gradient(a, grad_h)  # a[:, 1:] is spent, a[:, 0] kept
-        grad_h0 = a[:, 0] * grad_b[:, 0]
-        # dh_t/dk_t = z a (h~_t - h_{t-1})
-        grad_gate_logit = g(candidate)
-        grad_gate_logit[:, 1:] -= h[:, :-1]
-        grad_gate_logit[:, 0] -= h0
-        grad_gate_logit.mul_(grad_b).mul_(gate_slope)
-        # dh_t/du_t = z g'(u), g'(u) = 1 for u >= 0, sigmoid'(u) otherwise
-        s = torch.sigmoid(candidate)
-        g_slope = torch.addcmul(s, s, s, value=-1.0, out=s).masked_fill_(candidate >= 0, 1.0)
-        return grad_gate_logit, grad_b.mul_(z).mul_(g_slope), grad_h0
+        return gated_scan_backward(*ctx.saved_tensors, grad_h)
 
 
 class MinGRU(nn.Module):
@@ -81,6 +89,10 @@ class MinGRU(nn.Module):
         gate_logit, candidate = self.project_in(x).chunk(2, dim=-1)
         return gate_logit, candidate
 
+    def chunked_scan(self, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        """The states h (B, T, d_inner) for inputs x (B, T, d_model), by the fused chunked scan."""
+        return _GatedScan.apply(*self.gate_logit_and_candidate(x), h0)
+
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor]:
         weight = self.project_in.weight
         return (torch.zeros(batch_size, self.d_inner, device=weight.device, dtype=weight.dtype),)
@@ -90,12 +102,12 @@ class MinGRU(nn.Module):
 
     def forward_chunk(self, x: torch.Tensor, state: tuple[torch.Tensor]):
         (h0,) = state
-        k, u = self.gate_logit_and_candidate(x)  # (B, T, d_inner) each
         if self.scan == "log-space":
+            k, u = self.gate_logit_and_candidate(x)  # (B, T, d_inner) each
             # log a_t = log(1 - z_t), log b_t = log z_t + log h~_t (Appendix B)
             h = log_space_scan(-F.softplus(k), -F.softplus(-k) + log_g(u), h0)
         else:
-            h = _GatedScan.apply(k, u, h0)
+            h = self.chunked_scan(x, h0)
         return self.project_out(h), (h[:, -1],)
 
     def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):

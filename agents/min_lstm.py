@@ -15,7 +15,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .min_gru import MinGRU, MinGRUConfig
+from .min_gru import MinGRU, MinGRUConfig, gated_scan_backward, gated_scan_forward
+
+
+def gate_logit(forget_logit: torch.Tensor, input_logit: torch.Tensor) -> torch.Tensor:
+    """log i - log f, with log sigmoid(y) = -softplus(-y)."""
+    return F.softplus(-forget_logit) - F.softplus(-input_logit)
+
+
+class _NormalisedGatedScan(torch.autograd.Function):
+    """minGRU's fused scan with minLSTM's gate logit computed inside: saves f, i, u, h0, h."""
+
+    @staticmethod
+    def forward(ctx, forget_logit, input_logit, candidate, h0):
+        h = gated_scan_forward(gate_logit(forget_logit, input_logit), candidate, h0)
+        ctx.save_for_backward(forget_logit, input_logit, candidate, h0, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        forget_logit, input_logit, candidate, h0, h = ctx.saved_tensors
+        k = gate_logit(forget_logit, input_logit)
+        grad_k, grad_candidate, grad_h0 = gated_scan_backward(k, candidate, h0, h, grad_h)
+        # dk/df = -sigmoid(-f), dk/di = sigmoid(-i)
+        grad_forget = torch.neg(forget_logit).sigmoid_().mul_(grad_k).neg_()
+        grad_input = torch.neg(input_logit).sigmoid_().mul_(grad_k)
+        return grad_forget, grad_input, grad_candidate, grad_h0
 
 
 class MinLSTM(MinGRU):
@@ -23,9 +48,10 @@ class MinLSTM(MinGRU):
 
     def gate_logit_and_candidate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         forget_logit, input_logit, candidate = self.project_in(x).chunk(3, dim=-1)
-        # log i - log f, with log sigmoid(y) = -softplus(-y)
-        gate_logit = F.softplus(-forget_logit) - F.softplus(-input_logit)
-        return gate_logit, candidate
+        return gate_logit(forget_logit, input_logit), candidate
+
+    def chunked_scan(self, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        return _NormalisedGatedScan.apply(*self.project_in(x).chunk(3, dim=-1), h0)
 
 
 @dataclass(frozen=True)
