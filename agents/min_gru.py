@@ -113,7 +113,8 @@ class MinGRU(nn.Module):
     def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
         (h,) = state
         k, u = self.gate_logit_and_candidate(x_t)  # (B, d_inner) each
-        h = torch.lerp(h, g(u), torch.sigmoid(k))  # (1 - z) h + z h~ in one op: rollouts are op-bound
+        # (1 - z) h + z h~ as one op: rollouts are bound by the number of ops
+        h = torch.lerp(h, g(u), torch.sigmoid(k))
         return self.project_out(h), (h,)
 
 
