@@ -90,18 +90,18 @@ class Backbone(nn.Module):
         return self.final_norm(x)
 
     def forward_chunk(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        new_state = []
-        for block, block_state in zip(self.blocks, state, strict=True):
-            x, block_state = block.forward_chunk(x, block_state)
-            new_state.append(block_state)
-        return self.final_norm(x), tuple(new_state)
+        return self._through_blocks("forward_chunk", x, state)
 
     def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        return self._through_blocks("step", x_t, state)
+
+    def _through_blocks(self, method: str, x: torch.Tensor, state: State):
+        """Each block's `method` in turn, each carrying its own part of the state."""
         new_state = []
         for block, block_state in zip(self.blocks, state, strict=True):
-            x_t, block_state = block.step(x_t, block_state)
+            x, block_state = getattr(block, method)(x, block_state)
             new_state.append(block_state)
-        return self.final_norm(x_t), tuple(new_state)
+        return self.final_norm(x), tuple(new_state)
 
 
 def reset_rows(state: State, initial: State, rows: torch.Tensor) -> State:
