@@ -2,7 +2,7 @@
 
 from .decision_model import DecisionModel, DecisionModelConfig
 from .registry import BACKBONES, backbone_config, build_backbone, config_from_spec, config_to_spec
-from .stack import Backbone, BackboneConfig, reset_rows
+from .stack import Backbone, BackboneConfig, reset_rows, state_tensors
 
 __all__ = [
     "BACKBONES",
@@ -15,4 +15,5 @@ __all__ = [
     "config_from_spec",
     "config_to_spec",
     "reset_rows",
+    "state_tensors",
 ]

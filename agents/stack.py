@@ -110,3 +110,10 @@ def reset_rows(state: State, initial: State, rows: torch.Tensor) -> State:
         mask = rows.view(-1, *([1] * (state.dim() - 1)))  # (B, 1, ..., 1)
         return torch.where(mask, initial, state)
     return tuple(reset_rows(s, i, rows) for s, i in zip(state, initial, strict=True))
+
+
+def state_tensors(state: State) -> list[torch.Tensor]:
+    """The tensors of a (nested tuple) state, in order."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    return [tensor for part in state for tensor in state_tensors(part)]

@@ -27,10 +27,11 @@ from functools import partial
 import numpy as np
 import torch
 
-from agents import BACKBONES, DecisionModel, DecisionModelConfig
+from agents import BACKBONES, DecisionModel, DecisionModelConfig, state_tensors
 from agents.checkpoint import load_checkpoint, load_model
 from bench.common import add_common_arguments, environment, report, setup, synchronize
 from envs import evaluate_model, make_vector_env
+from envs.evaluation import MAX_ENVS
 from envs.recurrent_policy import RecurrentPolicy
 from envs.rollout import episode_quotas
 from envs.windowed_policy import WindowedPolicy
@@ -61,18 +62,10 @@ def vector_steps(stats, episodes: int, num_envs: int) -> int:
 def carried_bytes(policy) -> int:
     """Bytes a policy keeps between steps (its state, or its window of history)."""
     if isinstance(policy, RecurrentPolicy):
-        tensors = list(_flatten(policy.state))
+        tensors = state_tensors(policy.state)
     else:
         tensors = list(policy.history.values())
     return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def _flatten(state):
-    if isinstance(state, torch.Tensor):
-        yield state
-    else:
-        for part in state:
-            yield from _flatten(part)
 
 
 @torch.inference_mode()
@@ -139,7 +132,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     device = setup(args)
-    num_envs = min(args.episodes, 100)  # as evaluate_model
+    num_envs = min(args.episodes, MAX_ENVS)  # as evaluate_model
 
     results = []
     for name, model in models_to_time(args, device):

@@ -32,13 +32,6 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return ((actual - expected).abs().max() / expected.abs().max()).item()
 
 
-def state_tensors(state) -> list[torch.Tensor]:
-    """The tensors of a (nested tuple) state, in order."""
-    if isinstance(state, torch.Tensor):
-        return [state]
-    return [tensor for part in state for tensor in state_tensors(part)]
-
-
 @pytest.fixture(scope="session")
 def tiny_dataset_store(tmp_path_factory) -> str:
     """A Minari store holding `replica/hopper/random-v0`: ~600 steps of uniform random actions."""
@@ -67,20 +60,12 @@ def tiny_dataset(tiny_dataset_store, monkeypatch) -> str:
 @pytest.fixture
 def short_episodes(monkeypatch) -> int:
     """Evaluation episodes cut at 30 steps: an untrained policy can keep Hopper up for 1000."""
-    import gymnasium as gym
+    import functools
 
     import envs.evaluation
+    from envs.make import make_vector_env
 
     time_limit = 30
-
-    def make_short_vector_env(env_id, num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP):
-        return gym.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": autoreset_mode},
-            max_episode_steps=time_limit,
-        )
-
+    make_short_vector_env = functools.partial(make_vector_env, max_episode_steps=time_limit)
     monkeypatch.setattr(envs.evaluation, "make_vector_env", make_short_vector_env)
     return time_limit

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from agents import BACKBONES, build_backbone, reset_rows
-from tests.conftest import relative_error, small_backbone, state_tensors
+from agents import BACKBONES, build_backbone, reset_rows, state_tensors
+from tests.conftest import relative_error, small_backbone
 
 PARITY_TOLERANCE = 1e-9  # float64, relative
 

@@ -115,3 +115,11 @@ def test_rollout_refuses_a_next_step_autoreset_env():
     with pytest.raises(ValueError, match="SAME_STEP"):
         rollout(envs, ConstantPolicy(1), np.array([1]), seed=0)
     envs.close()
+
+
+def test_vector_env_time_limit_can_be_shortened():
+    envs = make_vector_env("hopper", 2, max_episode_steps=5)
+    envs.reset(seed=0)
+    truncations = [envs.step(np.zeros((2, 3)))[3] for _ in range(5)]
+    envs.close()
+    assert not np.any(truncations[:4]) and np.all(truncations[4])
