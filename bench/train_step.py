@@ -33,14 +33,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from agents import BACKBONES
 from bench.common import add_common_arguments, environment, report, setup, time_interleaved
 from datasets import DatasetError, OfflineDataset, WindowSampler, load_dataset
-from train import (
-    Args,
-    build_model,
-    make_optimizer,
-    make_scheduler,
-    masked_action_loss,
-    optimization_step,
-)
+from training.config import Args
+from training.objective import build_model, masked_action_loss
+from training.optimization import make_optimizer, make_scheduler, optimization_step
 
 
 def load_or_build_dataset(dataset_id: str) -> tuple[OfflineDataset, str]:

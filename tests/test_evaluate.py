@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import evaluate
+import scoring
 from agents import DecisionModel, DecisionModelConfig, build_backbone, config_to_spec
 from agents.checkpoint import model_payload, save_checkpoint
 from envs.normalization import D4RL_REFERENCE_RETURNS
@@ -113,7 +114,7 @@ def test_one_checkpoint_file_reports_the_spread_over_episodes(tmp_path, capsys, 
     "df, expected", [(1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (60, 2.0003)]
 )
 def test_t_critical_95(df, expected):
-    assert evaluate.t_critical_95(df) == pytest.approx(expected, abs=2e-4)
+    assert scoring.t_critical_95(df) == pytest.approx(expected, abs=2e-4)
 
 
 def corrupt(path: Path) -> None:

@@ -1,0 +1,20 @@
+"""Scoring trained runs: loading them, rolling them out, aggregating seeds, tables and charts.
+
+evaluate.py is the command line over this package; the benchmark suite uses it too."""
+
+from scoring.chart import render_chart
+from scoring.report import evaluate_runs
+from scoring.runs import Run, load_run, load_runs
+from scoring.statistics import summarize, t_critical_95
+from scoring.table import print_table
+
+__all__ = [
+    "Run",
+    "evaluate_runs",
+    "load_run",
+    "load_runs",
+    "print_table",
+    "render_chart",
+    "summarize",
+    "t_critical_95",
+]

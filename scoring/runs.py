@@ -1,0 +1,53 @@
+"""Trained runs to evaluate: checkpoints loaded without executing code, checked to belong
+together."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from agents.checkpoint import CheckpointError, load_checkpoint, load_model
+from training.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Run:
+    checkpoint: Path
+    payload: dict
+    model: torch.nn.Module
+
+    @property
+    def backbone(self) -> str:
+        return self.payload["model"]["spec"]["backbone"]["type"]
+
+
+def load_run(path: Path, device: str) -> Run:
+    if not path.exists():
+        raise UsageError(f"{path}: no such run folder or checkpoint")
+    checkpoint = path / "checkpoint.pt" if path.is_dir() else path
+    try:
+        payload = load_checkpoint(checkpoint)
+        model = load_model(payload, device)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    for key in ("dataset", "config", "step"):
+        if key not in payload:
+            raise UsageError(
+                f"{checkpoint}: no {key!r} entry (not a checkpoint written by train.py)"
+            )
+    return Run(checkpoint, payload, model)
+
+
+def load_runs(paths: tuple[Path, ...], device: str) -> list[Run]:
+    """Every run, checked to be of the same environment and dataset before any rollout."""
+    runs = [load_run(path, device) for path in paths]
+    first = runs[0]
+    for run in runs[1:]:
+        for key in ("env_id", "id"):
+            if run.payload["dataset"][key] != first.payload["dataset"][key]:
+                raise UsageError(
+                    f"{run.checkpoint} is for {run.payload['dataset'][key]} but {first.checkpoint}"
+                    f" is for {first.payload['dataset'][key]}: runs evaluated together must share"
+                    " their environment and dataset"
+                )
+    return runs

@@ -1,0 +1,151 @@
+"""A training run's settings: the command line (tyro), their checks, and their JSON form.
+
+Defaults follow Decision Transformer's published settings (Chen et al. 2021)."""
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import tyro
+
+from agents import BACKBONES, config_from_spec, config_to_spec
+from training.errors import UsageError
+
+# `backbone:<name>` subcommands, generated from the registry.
+BackboneChoice = Union[  # noqa: UP007 (a tuple of types needs the subscript form)
+    tuple(
+        Annotated[cls, tyro.conf.subcommand(name, default=cls())] for name, cls in BACKBONES.items()
+    )
+]
+
+
+@dataclass(frozen=True)
+class Args:
+    backbone: BackboneChoice = BACKBONES["min-gru"]()
+    """The sequence backbone and its settings."""
+    dataset: str = "replica/hopper/mini-v0"
+    """Minari dataset id (local store, else the project's bundled datasets)."""
+    out_dir: Path | None = None
+    """Run folder (default: runs/<dataset>__<backbone>__<seed>__<time>)."""
+    resume: Path | None = None
+    """Continue the run in this folder from its last checkpoint (same config; --steps may grow)."""
+    steps: int = 100_000
+    """Gradient steps."""
+    batch_size: int = 64
+    """Windows per gradient step."""
+    context_length: int = 20
+    """K, steps per window (up to 1000 with --from-episode-start)."""
+    from_episode_start: bool = False
+    """Start every window at its episode's first step (full-trajectory training of RNNs)."""
+    layout: Literal["interleaved", "stacked"] = "interleaved"
+    """Tokens per step: (R, s, a) interleaved as Decision Transformer, or one stacked token."""
+    learning_rate: float = 1e-4
+    """AdamW peak learning rate."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay, on weight matrices only."""
+    warmup_steps: int = 10_000
+    """Linear learning-rate warm-up."""
+    grad_clip: float = 0.25
+    """Gradient norm clip."""
+    return_scale: float = 1e-3
+    """Returns-to-go are scaled by this before embedding."""
+    seed: int = 0
+    """Seeds the model, the window sampler, dropout and the evaluation envs."""
+    eval_every: int = 10_000
+    """Evaluate every this many steps (and at the end)."""
+    eval_episodes: int = 10
+    """Episodes per target return at each evaluation; 0 turns evaluation off."""
+    eval_mode: Literal["recurrent", "windowed"] = "recurrent"
+    """Rollout protocol at evaluation: carried state, or re-reading the last K steps."""
+    target_returns: tuple[float, ...] | None = None
+    """Returns to condition on at evaluation (default: the environment's, as CORL)."""
+    checkpoint_every: int = 1_000
+    """Write checkpoint.pt every this many steps (and at the end)."""
+    log_every: int = 100
+    """Log losses and speed every this many steps."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train; auto picks cuda when available. bf16 autocast on cuda."""
+    compile: bool = False
+    """torch.compile the model (first steps are slower)."""
+
+
+CLI_CONFIG = (tyro.conf.CascadeSubcommandArgs,)
+
+# Fields that may differ when resuming: they change neither the model nor the trajectory of
+# training up to the step it stopped at.
+RESUMABLE_CHANGES = {
+    "resume",
+    "out_dir",
+    "steps",
+    "eval_every",
+    "eval_episodes",
+    "log_every",
+    "device",
+}
+
+
+def args_to_dict(args: Args) -> dict:
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
+    fields["backbone"] = config_to_spec(args.backbone)
+    for name in ("out_dir", "resume"):
+        fields[name] = None if fields[name] is None else str(fields[name])
+    fields["target_returns"] = None if args.target_returns is None else list(args.target_returns)
+    return fields
+
+
+def args_from_dict(fields: dict) -> Args:
+    fields = dict(fields)
+    fields["backbone"] = config_from_spec(fields["backbone"])
+    for name in ("out_dir", "resume"):
+        fields[name] = None if fields[name] is None else Path(fields[name])
+    if fields["target_returns"] is not None:
+        fields["target_returns"] = tuple(fields["target_returns"])
+    return Args(**fields)
+
+
+def validate(args: Args) -> None:
+    for name in (
+        "steps",
+        "batch_size",
+        "context_length",
+        "eval_every",
+        "checkpoint_every",
+        "log_every",
+    ):
+        if getattr(args, name) <= 0:
+            raise UsageError(
+                f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}"
+            )
+    if args.eval_episodes < 0:
+        raise UsageError(f"--eval-episodes must be >= 0, got {args.eval_episodes}")
+    if args.from_episode_start and args.context_length > 1000:
+        raise UsageError(f"--context-length {args.context_length} exceeds the 1000-step episodes")
+    if args.target_returns is not None and not all(map(math.isfinite, args.target_returns)):
+        raise UsageError(f"--target-returns must be finite numbers, got {args.target_returns}")
+
+
+def parse_args(argv: list[str] | None) -> Args:
+    """The command line; with --resume, the saved run's config, of which only the fields in
+    RESUMABLE_CHANGES may be changed by flags."""
+    args = tyro.cli(Args, args=argv, config=CLI_CONFIG)
+    if args.resume is None:
+        return args
+    config_path = args.resume / "config.json"
+    if not config_path.is_file():
+        raise UsageError(f"--resume {args.resume}: no config.json there (not a run folder)")
+    saved = dataclasses.replace(
+        args_from_dict(json.loads(config_path.read_text())), resume=args.resume
+    )
+    args = tyro.cli(Args, args=argv, default=saved, config=CLI_CONFIG)
+    changed = [
+        f"--{field.name.replace('_', '-')}"
+        for field in dataclasses.fields(Args)
+        if field.name not in RESUMABLE_CHANGES
+        and getattr(args, field.name) != getattr(saved, field.name)
+    ]
+    if changed:
+        raise UsageError(f"--resume {args.resume}: {', '.join(changed)} differ from the saved run")
+    return args
