@@ -5,6 +5,7 @@
 
 Defaults follow Decision Transformer's published settings (Chen et al. 2021). Logs go to
 TensorBoard (losses/, charts/, eval/) in the run folder, beside config.json and checkpoint.pt.
+Ctrl-C (or SIGTERM) finishes the current step and writes a checkpoint before stopping.
 """
 
 import sys
@@ -12,14 +13,22 @@ import sys
 from agents.checkpoint import CheckpointError
 from datasets import DatasetError
 from training import UsageError, parse_args, train
+from training.errors import Interrupted, NonFiniteLoss
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done, 1 the loss diverged, 2 bad input, 128 + N stopped by signal N."""
     try:
         run_dir = train(parse_args(argv))
     except (UsageError, DatasetError, CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except NonFiniteLoss as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Interrupted as interruption:
+        print(interruption, file=sys.stderr)
+        return 128 + interruption.signal_number
     print(f"run folder: {run_dir}")
     return 0
 

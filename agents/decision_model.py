@@ -36,6 +36,10 @@ class DecisionModelConfig:
     return_scale: float = 1e-3
     """Returns-to-go are multiplied by this before embedding."""
 
+    @property
+    def tokens_per_step(self) -> int:
+        return 3 if self.layout == "interleaved" else 1
+
     def __post_init__(self):
         for name in ("observation_dim", "action_dim", "context_length", "max_timestep"):
             if getattr(self, name) <= 0:

@@ -36,6 +36,11 @@ class BackboneConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
+    def fitted_to_context(self, tokens: int) -> "BackboneConfig":
+        """This config for a decision model whose training windows hold `tokens` tokens; only a
+        backbone with a finite span (the transformer's window) depends on it."""
+        return self
+
     def make_mixer(self) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__} must define make_mixer()")
 

@@ -5,8 +5,15 @@ attending to itself and the `window - 1` positions before it. The window makes `
 any sequence length with constant memory: the cache holds the last `window` keys and values in a
 ring. There is no positional encoding inside (as in Decision Transformer, positions come from
 the decision model's timestep embedding), so the order of keys in the ring does not matter.
+
+A recurrent rollout with this cache is not Decision Transformer's evaluation: DT re-reads the
+last K steps at every step (the decision model's "windowed" mode), so every token is embedded
+and attended afresh, while the cache keeps keys and values computed when each token arrived.
+Both agree for the first K steps and drift apart after (by up to ~0.3 in the actions of a
+trained Hopper model); the windowed mode is the one that reproduces DT's `get_action`.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .stack import BackboneConfig
+
+# The span of a transformer built alone: Decision Transformer's 20 steps x 3 tokens.
+DEFAULT_WINDOW = 60
 
 
 class WindowedSelfAttention(nn.Module):
@@ -85,8 +95,9 @@ class WindowedSelfAttention(nn.Module):
 class TransformerConfig(BackboneConfig):
     n_heads: int = 1
     """Attention heads (Decision Transformer used 1)."""
-    window: int = 60
-    """Attention span in tokens, and the KV cache's size (60 = DT's 20 steps x 3 tokens)."""
+    window: int | None = None
+    """Attention span in tokens and the KV cache's size. Default: the decision model's training
+    window (context length x tokens per step, 60 for DT's 20 steps x 3 tokens); 60 alone."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -94,8 +105,12 @@ class TransformerConfig(BackboneConfig):
             raise ValueError(
                 f"n_heads ({self.n_heads}) must be positive and divide d_model ({self.d_model})"
             )
-        if self.window <= 0:
+        if self.window is not None and self.window <= 0:
             raise ValueError(f"window must be positive, got {self.window}")
 
+    def fitted_to_context(self, tokens: int) -> "TransformerConfig":
+        return self if self.window is not None else dataclasses.replace(self, window=tokens)
+
     def make_mixer(self) -> nn.Module:
-        return WindowedSelfAttention(self.d_model, self.n_heads, self.window)
+        window = DEFAULT_WINDOW if self.window is None else self.window
+        return WindowedSelfAttention(self.d_model, self.n_heads, window)

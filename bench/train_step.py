@@ -123,7 +123,7 @@ def straightforward_step(model, args: Args, dataset: OfflineDataset, device, wor
 def our_step(model, args: Args, dataset: OfflineDataset, device, compile_model: bool):
     """train.py's loop body."""
     sampler = WindowSampler(dataset, args.context_length, device=device)
-    generator = torch.Generator(device=device).manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)  # as train.py: CPU, portable
     optimizer = make_optimizer(model, args, device)
     scheduler = make_scheduler(optimizer, args)
     trained_model = torch.compile(model) if compile_model else model

@@ -61,13 +61,15 @@ class WindowSampler:
         self._offsets = torch.arange(context_length, device=self.device)  # (K,)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> WindowBatch:
-        """B windows; all randomness comes from `generator` (on this sampler's device)."""
+        """B windows; all randomness comes from `generator`, a CPU generator whatever the
+        sampler's device, so that its state (saved in checkpoints) means the same on any device
+        (B indices cross to the device; the gathers stay there)."""
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if generator.device.type != self.device.type:
-            raise ValueError(f"generator is on {generator.device}, the sampler on {self.device}")
-        step = torch.randint(
-            self.num_steps, (batch_size,), generator=generator, device=self.device
+        if generator.device.type != "cpu":
+            raise ValueError(f"the sampler draws from a CPU generator, got one on {generator.device}")
+        step = torch.randint(self.num_steps, (batch_size,), generator=generator).to(
+            self.device, non_blocking=True
         )  # (B,) uniform over all steps = episode chosen proportionally to its length
         start = self._episode_start[step] if self.from_episode_start else step
         positions = start[:, None] + self._offsets  # (B, K)

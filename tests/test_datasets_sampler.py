@@ -100,7 +100,11 @@ def test_batch_size_must_be_positive():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_device_resident_storage():
     sampler = WindowSampler(small_dataset(), context_length=4, device="cuda")
-    batch = sampler.sample(16, torch.Generator(device="cuda").manual_seed(0))
+    batch = sampler.sample(16, torch.Generator().manual_seed(0))
     assert batch.observations.is_cuda and batch.mask.is_cuda
-    with pytest.raises(ValueError, match="generator"):
-        sampler.sample(16, torch.Generator())
+    on_cpu = WindowSampler(small_dataset(), context_length=4).sample(
+        16, torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(batch.observations.cpu(), on_cpu.observations)  # same windows anywhere
+    with pytest.raises(ValueError, match="CPU generator"):
+        sampler.sample(16, torch.Generator(device="cuda"))

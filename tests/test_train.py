@@ -158,6 +158,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_da
 
 
 def error_of(capsys, argv) -> str:
+    capsys.readouterr()  # drop what earlier runs printed
     assert train.main(argv) == 2
     message = capsys.readouterr().err.strip()
     assert message.startswith("error: ") and "\n" not in message
@@ -212,8 +213,11 @@ def test_out_dir_holding_another_run_is_left_alone(tmp_path, tiny_dataset, capsy
 
 def test_resume_refuses_changed_settings_and_broken_checkpoints(tmp_path, tiny_dataset, capsys):
     run_dir = run(tmp_path / "run", tiny_dataset, "--steps", "2", "--eval-episodes", "0")
-    assert "--batch-size differ" in error_of(
+    assert "--batch-size: saved 4, given 8" in error_of(
         capsys, ["--resume", str(run_dir), "--batch-size", "8"]
+    )
+    assert "--backbone.d-model: saved 16, given 32" in error_of(
+        capsys, ["--resume", str(run_dir), "--backbone.d-model", "32"]
     )
     checkpoint = run_dir / "checkpoint.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])

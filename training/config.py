@@ -24,12 +24,15 @@ BackboneChoice = Union[  # noqa: UP007 (a tuple of types needs the subscript for
 
 @dataclass(frozen=True)
 class Args:
+    """Train a decision model with any registered backbone on one offline dataset. Defaults are
+    Decision Transformer's published settings; --resume continues a run exactly."""
+
     backbone: BackboneChoice = BACKBONES["min-gru"]()
     """The sequence backbone and its settings."""
     dataset: str = "replica/hopper/mini-v0"
     """Minari dataset id (local store, else the project's bundled datasets)."""
     out_dir: Path | None = None
-    """Run folder (default: runs/<dataset>__<backbone>__<seed>__<time>)."""
+    """Run folder; when not given, runs/<dataset>__<backbone>__<seed>__<time>."""
     resume: Path | None = None
     """Continue the run in this folder from its last checkpoint (same config; --steps may grow)."""
     steps: int = 100_000
@@ -69,7 +72,11 @@ class Args:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train; auto picks cuda when available. bf16 autocast on cuda."""
     compile: bool = False
-    """torch.compile the model (first steps are slower)."""
+    """torch.compile the model; on cuda as CUDA graphs (mode reduce-overhead). First steps are
+    slower."""
+    eval_process: Literal["auto", "inline", "background"] = "auto"
+    """Where periodic evaluation runs: inline (training waits), or a background CPU process on a
+    snapshot of the weights while training goes on. auto: background on cuda, inline on cpu."""
 
 
 CLI_CONFIG = (tyro.conf.CascadeSubcommandArgs,)
@@ -83,7 +90,10 @@ RESUMABLE_CHANGES = {
     "eval_every",
     "eval_episodes",
     "log_every",
+    "checkpoint_every",
     "device",
+    "compile",
+    "eval_process",
 }
 
 
@@ -116,9 +126,7 @@ def validate(args: Args) -> None:
         "log_every",
     ):
         if getattr(args, name) <= 0:
-            raise UsageError(
-                f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}"
-            )
+            raise UsageError(f"{flag(name)} must be positive, got {getattr(args, name)}")
     if args.eval_episodes < 0:
         raise UsageError(f"--eval-episodes must be >= 0, got {args.eval_episodes}")
     if args.from_episode_start and args.context_length > 1000:
@@ -140,12 +148,37 @@ def parse_args(argv: list[str] | None) -> Args:
         args_from_dict(json.loads(config_path.read_text())), resume=args.resume
     )
     args = tyro.cli(Args, args=argv, default=saved, config=CLI_CONFIG)
-    changed = [
-        f"--{field.name.replace('_', '-')}"
+    differences = [
+        difference
         for field in dataclasses.fields(Args)
         if field.name not in RESUMABLE_CHANGES
-        and getattr(args, field.name) != getattr(saved, field.name)
+        for difference in setting_differences(
+            field.name, getattr(saved, field.name), getattr(args, field.name)
+        )
     ]
-    if changed:
-        raise UsageError(f"--resume {args.resume}: {', '.join(changed)} differ from the saved run")
+    if differences:
+        raise UsageError(
+            f"--resume {args.resume}: settings differ from the saved run: {'; '.join(differences)}"
+        )
     return args
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def setting_differences(name: str, saved, given) -> list[str]:
+    """'--name: saved X, given Y' for a setting that differs; a backbone is compared field by
+    field (`--backbone.d-model: saved 128, given 64`)."""
+    if saved == given:
+        return []
+    if name == "backbone":
+        saved_spec, given_spec = config_to_spec(saved), config_to_spec(given)
+        if saved_spec["type"] != given_spec["type"]:
+            return [f"backbone: saved {saved_spec['type']}, given {given_spec['type']}"]
+        return [
+            f"{flag('backbone.' + key)}: saved {value}, given {given_spec['params'][key]}"
+            for key, value in saved_spec["params"].items()
+            if given_spec["params"][key] != value
+        ]
+    return [f"{flag(name)}: saved {saved}, given {given}"]

@@ -16,7 +16,9 @@ def build_model(args: Args, dataset: OfflineDataset) -> DecisionModel:
         max_timestep=max(1000, int(dataset.timesteps.max()) + 1),
         return_scale=args.return_scale,
     )
-    model = DecisionModel(config, args.backbone.build())
+    # A backbone with a finite span (the transformer's window) covers the training window.
+    backbone = args.backbone.fitted_to_context(args.context_length * config.tokens_per_step)
+    model = DecisionModel(config, backbone.build())
     model.set_observation_statistics(dataset.observation_mean, dataset.observation_std)
     return model
 

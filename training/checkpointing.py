@@ -1,0 +1,76 @@
+"""What a training checkpoint holds, and restoring a run from one on any device.
+
+Everything in it is a tensor or a plain value (it loads with weights_only=True). The random
+state of the window sampler is a CPU generator's, so a run started on CUDA resumes on a CPU
+and the reverse; dropout's random stream is per device, so after such a move the run goes on
+with the new device's stream (the same device continues bit for bit)."""
+
+import torch
+
+from agents.checkpoint import CheckpointError, model_payload
+from datasets import OfflineDataset
+
+
+def dataset_summary(dataset: OfflineDataset) -> dict:
+    """What evaluation needs to know of the training data, without loading it."""
+    return {
+        "id": dataset.dataset_id,
+        "env_id": dataset.env_id,
+        "ref_min_score": dataset.ref_min_score,
+        "ref_max_score": dataset.ref_max_score,
+        # the behaviour data's own level, for charts: its mean undiscounted episode return
+        "mean_episode_return": float(dataset.returns_to_go[dataset.episode_starts].mean()),
+    }
+
+
+def training_payload(
+    model, optimizer, scheduler, generator: torch.Generator, step: int, config: dict, dataset: dict
+) -> dict:
+    rng = {"torch": torch.get_rng_state(), "sampler": generator.get_state()}
+    if torch.cuda.is_available() and next(model.parameters()).is_cuda:
+        rng["cuda"] = torch.cuda.get_rng_state()
+    return {
+        "model": model_payload(model),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng,
+        "step": step,
+        "config": config,
+        "dataset": dataset,
+    }
+
+
+def with_current_flags(saved: dict, optimizer: torch.optim.Optimizer) -> dict:
+    """The saved optimiser state with this optimiser's implementation flags (fused, foreach,
+    capturable): load_state_dict would otherwise bring back those of the device it was saved
+    on, e.g. drop fused AdamW when a CPU checkpoint resumes on CUDA."""
+    flags = ("fused", "foreach", "capturable")
+    groups = [
+        {**group, **{flag: current[flag] for flag in flags if flag in current}}
+        for group, current in zip(saved["param_groups"], optimizer.param_groups, strict=True)
+    ]
+    return {**saved, "param_groups": groups}
+
+
+def restore(checkpoint: dict, where: str, model, optimizer, scheduler, generator) -> int:
+    """Load model, optimiser, scheduler and random states; returns the step to continue after.
+    Anything that does not fit becomes a one-line CheckpointError naming `where`."""
+    try:
+        model.load_state_dict(checkpoint["model"]["state_dict"])
+    except (KeyError, RuntimeError) as error:
+        raise CheckpointError(
+            f"{where}: its weights do not fit the model its config describes "
+            f"({str(error).splitlines()[0].rstrip(':.')})"
+        ) from error
+    try:
+        optimizer.load_state_dict(with_current_flags(checkpoint["optimizer"], optimizer))
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        generator.set_state(checkpoint["rng"]["sampler"])
+        device = next(model.parameters()).device
+        if device.type == "cuda" and "cuda" in checkpoint["rng"]:
+            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], device)
+        return int(checkpoint["step"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{where}: cannot resume from it ({reason})") from error

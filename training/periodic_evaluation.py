@@ -1,0 +1,101 @@
+"""Evaluation during training, at every --eval-every steps: inline (training waits for it), or
+in a background CPU process on a snapshot of the weights while training goes on (a GPU need
+not idle while MuJoCo runs). Either way the scores land in TensorBoard at the step they
+belong to: eval/normalized_score_<target>, eval/return_<target>, eval/episode_length_<target>."""
+
+import multiprocessing
+import os
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from agents import DecisionModel
+from envs import evaluate_model, normalized_score
+from envs.evaluation import Mode
+from envs.normalization import ReferenceReturns
+
+
+def evaluation_scalars(
+    model: DecisionModel,
+    *,
+    env_id: str,
+    targets: tuple[float, ...],
+    episodes: int,
+    mode: Mode,
+    seed: int,
+    references: ReferenceReturns,
+) -> dict[str, float]:
+    """TensorBoard tag -> value for one evaluation of `model` at every target return."""
+    scalars = {}
+    for target in targets:
+        stats = evaluate_model(
+            model, env_id=env_id, target_return=target, episodes=episodes, mode=mode, seed=seed
+        )
+        scores = normalized_score(stats.returns, references.ref_min, references.ref_max)
+        scalars[f"eval/normalized_score_{target:g}"] = float(scores.mean())
+        scalars[f"eval/return_{target:g}"] = float(stats.returns.mean())
+        scalars[f"eval/episode_length_{target:g}"] = float(stats.lengths.mean())
+    return scalars
+
+
+def _evaluate_snapshot(spec: dict, state_dict: dict, settings: dict) -> dict[str, float]:
+    model = DecisionModel.from_spec(spec)
+    model.load_state_dict(state_dict)
+    return evaluation_scalars(model, **settings)
+
+
+def _background_worker_setup(threads: int) -> None:
+    # Ctrl-C reaches the whole process group: the training process decides what happens, and
+    # waits for the evaluation in flight.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+
+
+class PeriodicEvaluation:
+    """`submit(model, step)` evaluates the model as it is now; `drain(writer)` writes the
+    evaluations that have finished (inline: all of them, at once). `latest` holds the scalars
+    of the last evaluation written."""
+
+    def __init__(self, background: bool, **settings):
+        self.settings = settings
+        self.latest: dict[str, float] = {}
+        self._pending: list[tuple[int, Future]] = []
+        self._finished: list[tuple[int, dict[str, float]]] = []
+        self._pool = None
+        if background:
+            threads = max(1, min(4, (os.cpu_count() or 2) // 2))
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),  # no fork of CUDA state
+                initializer=_background_worker_setup,
+                initargs=(threads,),
+            )
+
+    def submit(self, model: DecisionModel, step: int) -> None:
+        if self._pool is None:
+            self._finished.append((step, evaluation_scalars(model, **self.settings)))
+            return
+        snapshot = {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
+        future = self._pool.submit(_evaluate_snapshot, model.spec(), snapshot, self.settings)
+        self._pending.append((step, future))
+
+    def drain(self, writer: SummaryWriter, wait: bool = False) -> None:
+        """Write every finished evaluation (with `wait`, after waiting for all in flight)."""
+        still_pending = []
+        for step, future in self._pending:
+            if wait or future.done():
+                self._finished.append((step, future.result()))
+            else:
+                still_pending.append((step, future))
+        self._pending = still_pending
+        for step, scalars in sorted(self._finished, key=lambda finished: finished[0]):
+            for tag, value in scalars.items():
+                writer.add_scalar(tag, value, step)
+            self.latest = scalars
+        self._finished = []
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
