@@ -67,7 +67,7 @@ class WindowSampler:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if generator.device.type != "cpu":
-            raise ValueError(f"the sampler draws from a CPU generator, got one on {generator.device}")
+            raise ValueError(f"the sampler needs a CPU generator, got one on {generator.device}")
         step = torch.randint(self.num_steps, (batch_size,), generator=generator).to(
             self.device, non_blocking=True
         )  # (B,) uniform over all steps = episode chosen proportionally to its length
