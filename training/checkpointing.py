@@ -56,11 +56,12 @@ def restore(checkpoint: dict, where: str, model, optimizer, scheduler, generator
     """Load model, optimiser, scheduler and random states; returns the step to continue after.
     Anything that does not fit becomes a one-line CheckpointError naming `where`."""
     try:
-        model.load_state_dict(checkpoint["model"]["state_dict"])
+        state_dict = checkpoint["model"]["state_dict"]
+        model.load_state_dict(state_dict)
     except (KeyError, RuntimeError) as error:
         raise CheckpointError(
             f"{where}: its weights do not fit the model its config describes "
-            f"({str(error).splitlines()[0].rstrip(':.')})"
+            f"({weight_mismatch(model.state_dict(), state_dict)})"
         ) from error
     try:
         optimizer.load_state_dict(with_current_flags(checkpoint["optimizer"], optimizer))
@@ -74,3 +75,17 @@ def restore(checkpoint: dict, where: str, model, optimizer, scheduler, generator
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{where}: cannot resume from it ({reason})") from error
+
+
+def weight_mismatch(expected: dict, given: dict) -> str:
+    """'missing: a, b; unexpected: c; size mismatch: d' between two state dicts."""
+    parts = {
+        "missing": [name for name in expected if name not in given],
+        "unexpected": [name for name in given if name not in expected],
+        "size mismatch": [
+            name
+            for name in expected
+            if name in given and tuple(given[name].shape) != tuple(expected[name].shape)
+        ],
+    }
+    return "; ".join(f"{kind}: {', '.join(names)}" for kind, names in parts.items() if names)
