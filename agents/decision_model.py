@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .dropout import Dropout
 from .registry import config_from_spec, config_to_spec
 from .stack import Backbone, State, reset_rows
 
@@ -64,7 +65,7 @@ class DecisionModel(nn.Module):
         self.embed_observation = nn.Linear(config.observation_dim, d_model)
         self.embed_action = nn.Linear(config.action_dim, d_model)
         self.embed_norm = nn.LayerNorm(d_model)
-        self.embed_dropout = nn.Dropout(backbone.config.dropout)
+        self.embed_dropout = Dropout(backbone.config.dropout)
         self.backbone = backbone
         self.action_head = nn.Sequential(nn.Linear(d_model, config.action_dim), nn.Tanh())
         self.register_buffer("observation_mean", torch.zeros(config.observation_dim))

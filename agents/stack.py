@@ -10,9 +10,12 @@ A state is a tuple of tensors (a mixer's) or of tuples (the stack's), always bat
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
+
+from .dropout import Dropout
 
 State = tuple
 
@@ -27,6 +30,10 @@ class BackboneConfig:
     """Number of residual blocks (mixer + MLP)."""
     dropout: float = 0.1
     """Dropout on each block's mixer and MLP output."""
+
+    # Whether torch.func.vmap can map the backbone over members' stacked parameters (several
+    # seeds trained as one computation); nn.GRU / nn.LSTM cannot (no batching rule).
+    vmappable: ClassVar[bool] = True
 
     def __post_init__(self):
         if self.d_model <= 0 or self.n_layers <= 0:
@@ -59,7 +66,7 @@ class ResidualBlock(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def _add_mixed(self, x: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(mixed)

@@ -14,7 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train
-import training.loop
+import training.single_model
 from agents.checkpoint import load_checkpoint, load_model, save_checkpoint
 from tests.test_train import REPOSITORY, TINY, error_of, run
 
@@ -107,7 +107,7 @@ def test_checkpoint_whose_weights_do_not_fit_its_config(tmp_path, tiny_dataset, 
 def test_a_sampler_state_from_another_kind_of_generator_is_one_line(tmp_path, tiny_dataset, capsys):
     run_dir = run(tmp_path / "run", tiny_dataset, "--steps", "2", "--eval-episodes", "0")
     payload = load_checkpoint(run_dir / "checkpoint.pt")
-    payload["rng"]["sampler"] = torch.zeros(16, dtype=torch.uint8)  # a CUDA generator's size
+    payload["rng"]["samplers"] = [torch.zeros(16, dtype=torch.uint8)]  # a CUDA generator's size
     save_checkpoint(run_dir / "checkpoint.pt", payload)
     assert "cannot resume from it" in error_of(capsys, ["--resume", str(run_dir), "--steps", "4"])
 
@@ -128,13 +128,13 @@ def test_a_diverging_loss_stops_the_run_in_one_line(tmp_path, tiny_dataset, caps
         prediction = model(batch.returns_to_go, batch.observations, batch.actions, batch.timesteps)
         return prediction.sum() * float("nan")
 
-    monkeypatch.setattr(training.loop, "masked_action_loss", nan_loss)
+    monkeypatch.setattr(training.single_model, "masked_action_loss", nan_loss)
     capsys.readouterr()
     out_dir = tmp_path / "run"
     argv = [*TINY, "--dataset", tiny_dataset, "--out-dir", str(out_dir), "--steps", "3"]
     assert train.main([*argv, "--eval-episodes", "0"]) == 1
     message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert message.startswith("error: ") and "the loss is nan at step 1" in message
+    assert message.startswith("error: ") and "losses/action_mse is nan at step 1" in message
     assert not (out_dir / "checkpoint.pt").exists()  # no non-finite state is saved
 
 

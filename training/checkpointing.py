@@ -7,7 +7,7 @@ with the new device's stream (the same device continues bit for bit)."""
 
 import torch
 
-from agents.checkpoint import CheckpointError, model_payload
+from agents.checkpoint import CheckpointError
 from datasets import OfflineDataset
 
 
@@ -24,19 +24,20 @@ def dataset_summary(dataset: OfflineDataset) -> dict:
 
 
 def training_payload(
-    model, optimizer, scheduler, generator: torch.Generator, step: int, config: dict, dataset: dict
+    model: dict, optimizer, scheduler, generators: list[torch.Generator], step: int, **entries
 ) -> dict:
-    rng = {"torch": torch.get_rng_state(), "sampler": generator.get_state()}
-    if torch.cuda.is_available() and next(model.parameters()).is_cuda:
+    """model: {"spec", "state_dict"}; generators: the window samplers' CPU generators; entries:
+    the rest (config, dataset, members)."""
+    rng = {"torch": torch.get_rng_state(), "samplers": [g.get_state() for g in generators]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
         rng["cuda"] = torch.cuda.get_rng_state()
     return {
-        "model": model_payload(model),
+        "model": model,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": rng,
         "step": step,
-        "config": config,
-        "dataset": dataset,
+        **entries,
     }
 
 
@@ -52,25 +53,35 @@ def with_current_flags(saved: dict, optimizer: torch.optim.Optimizer) -> dict:
     return {**saved, "param_groups": groups}
 
 
-def restore(checkpoint: dict, where: str, model, optimizer, scheduler, generator) -> int:
-    """Load model, optimiser, scheduler and random states; returns the step to continue after.
-    Anything that does not fit becomes a one-line CheckpointError naming `where`."""
-    try:
-        state_dict = checkpoint["model"]["state_dict"]
-        model.load_state_dict(state_dict)
-    except (KeyError, RuntimeError) as error:
+def restore_weights(current: dict[str, torch.Tensor], saved: dict, where: str) -> None:
+    """Copy `saved` into the tensors of `current` (a state dict, whose tensors share storage
+    with the model's), after checking that names and shapes match."""
+    mismatch = weight_mismatch(current, saved)
+    if mismatch:
         raise CheckpointError(
-            f"{where}: its weights do not fit the model its config describes "
-            f"({weight_mismatch(model.state_dict(), state_dict)})"
-        ) from error
+            f"{where}: its weights do not fit the model its config describes ({mismatch})"
+        )
+    with torch.no_grad():
+        for name, tensor in current.items():
+            tensor.copy_(saved[name])
+
+
+def restore_optimization(
+    checkpoint: dict, where: str, optimizer, scheduler, generators: list[torch.Generator]
+) -> int:
+    """Load optimiser, scheduler and random states; returns the step to continue after.
+    Anything that does not fit becomes a one-line CheckpointError naming `where`."""
     try:
         optimizer.load_state_dict(with_current_flags(checkpoint["optimizer"], optimizer))
         scheduler.load_state_dict(checkpoint["scheduler"])
         torch.set_rng_state(checkpoint["rng"]["torch"])
-        generator.set_state(checkpoint["rng"]["sampler"])
-        device = next(model.parameters()).device
-        if device.type == "cuda" and "cuda" in checkpoint["rng"]:
-            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], device)
+        states = checkpoint["rng"]["samplers"]
+        if len(states) != len(generators):
+            raise ValueError(f"{len(states)} sampler states for {len(generators)} samplers")
+        for generator, state in zip(generators, states, strict=True):
+            generator.set_state(state)
+        if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"])
         return int(checkpoint["step"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

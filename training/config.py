@@ -5,6 +5,7 @@ Defaults follow Decision Transformer's published settings (Chen et al. 2021)."""
 import dataclasses
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -57,6 +58,9 @@ class Args:
     """Returns-to-go are scaled by this before embedding."""
     seed: int = 0
     """Seeds the model, the window sampler, dropout and the evaluation envs."""
+    seeds: tuple[int, ...] | None = None
+    """Train one member per seed in this process, as one batched computation (instead of
+    --seed); the run folder holds them all."""
     eval_every: int = 10_000
     """Evaluate every this many steps (and at the end)."""
     eval_episodes: int = 10
@@ -102,7 +106,8 @@ def args_to_dict(args: Args) -> dict:
     fields["backbone"] = config_to_spec(args.backbone)
     for name in ("out_dir", "resume"):
         fields[name] = None if fields[name] is None else str(fields[name])
-    fields["target_returns"] = None if args.target_returns is None else list(args.target_returns)
+    for name in ("target_returns", "seeds"):
+        fields[name] = None if fields[name] is None else list(fields[name])
     return fields
 
 
@@ -111,8 +116,9 @@ def args_from_dict(fields: dict) -> Args:
     fields["backbone"] = config_from_spec(fields["backbone"])
     for name in ("out_dir", "resume"):
         fields[name] = None if fields[name] is None else Path(fields[name])
-    if fields["target_returns"] is not None:
-        fields["target_returns"] = tuple(fields["target_returns"])
+    for name in ("target_returns", "seeds"):
+        if fields.get(name) is not None:
+            fields[name] = tuple(fields[name])
     return Args(**fields)
 
 
@@ -131,6 +137,10 @@ def validate(args: Args) -> None:
         raise UsageError(f"--eval-episodes must be >= 0, got {args.eval_episodes}")
     if args.from_episode_start and args.context_length > 1000:
         raise UsageError(f"--context-length {args.context_length} exceeds the 1000-step episodes")
+    if args.seeds is not None and not args.seeds:
+        raise UsageError("--seeds needs at least one seed")
+    if args.seeds is not None and len(set(args.seeds)) < len(args.seeds):
+        raise UsageError(f"--seeds must differ from each other, got {list(args.seeds)}")
     if args.target_returns is not None and not all(map(math.isfinite, args.target_returns)):
         raise UsageError(f"--target-returns must be finite numbers, got {args.target_returns}")
 
@@ -139,6 +149,9 @@ def parse_args(argv: list[str] | None) -> Args:
     """The command line; with --resume, the saved run's config, of which only the fields in
     RESUMABLE_CHANGES may be changed by flags."""
     args = tyro.cli(Args, args=argv, config=CLI_CONFIG)
+    given = sys.argv[1:] if argv is None else argv
+    if args.seeds is not None and any(a == "--seed" or a.startswith("--seed=") for a in given):
+        raise UsageError("--seed and --seeds exclude each other: give one")
     if args.resume is None:
         return args
     config_path = args.resume / "config.json"

@@ -14,19 +14,20 @@ from agents.device import resolve_device
 from datasets import WindowSampler, load_dataset
 from envs import reference_returns
 from envs.target_returns import default_target_returns
-from training.checkpointing import dataset_summary, restore, training_payload
+from training.checkpointing import dataset_summary
 from training.config import Args, args_to_dict, validate
 from training.errors import Interrupted, NonFiniteLoss, UsageError
 from training.interrupts import StopRequests
-from training.objective import build_model, masked_action_loss
-from training.optimization import make_optimizer, make_scheduler, optimization_step
+from training.members import Members
 from training.periodic_evaluation import PeriodicEvaluation
 from training.progress import TrainingProgress
 from training.run_folder import new_run_folder, remove_leftovers, resumed_checkpoint
+from training.single_model import SingleModel
 
 
 def train(args: Args) -> Path:
-    """Train (or, with args.resume, continue) one run; returns its folder.
+    """Train (or, with args.resume, continue) one run; returns its folder. With args.seeds the
+    run trains one member per seed, as one batched computation.
 
     SIGINT/SIGTERM finish the current step, write a checkpoint and raise Interrupted."""
     validate(args)
@@ -41,24 +42,16 @@ def train(args: Args) -> Path:
     if checkpoint is not None and checkpoint["dataset"]["env_id"] != dataset.env_id:
         raise UsageError(f"--resume {run_dir}: checkpoint is for {checkpoint['dataset']['env_id']}")
 
-    # Seeding: one block, as CleanRL. The sampler draws from its own CPU generator, saved in
-    # checkpoints (a CPU generator's state resumes on any device).
-    torch.manual_seed(args.seed)
+    # Seeding: one block, as CleanRL; each model's own seeding happens where it is built. The
+    # windows come from CPU generators, saved in checkpoints (their state resumes anywhere).
     np.random.seed(args.seed)
-    model = build_model(args, dataset).to(device)
     sampler = WindowSampler(
         dataset, args.context_length, device=device, from_episode_start=args.from_episode_start
     )
-    generator = torch.Generator().manual_seed(args.seed)
-    optimizer = make_optimizer(model, args, device)
-    scheduler = make_scheduler(optimizer, args)
+    trainee = (SingleModel if args.seeds is None else Members)(args, dataset, sampler, device)
     start = 0
     if checkpoint is not None:
-        where = str(run_dir / "checkpoint.pt")
-        start = restore(checkpoint, where, model, optimizer, scheduler, generator)
-    # On CUDA, CUDA graphs: a DT-size step is hundreds of small kernels, bound by launches.
-    compile_mode = "reduce-overhead" if device.type == "cuda" else None
-    trained_model = torch.compile(model, mode=compile_mode) if args.compile else model
+        start = trainee.restore(checkpoint, str(run_dir / "checkpoint.pt"))
 
     references = reference_returns(dataset.env_id, dataset.ref_min_score, dataset.ref_max_score)
     background = args.eval_process == "background" or (
@@ -80,46 +73,47 @@ def train(args: Args) -> Path:
     summary = dataset_summary(dataset)
 
     def write_checkpoint(step: int) -> None:
-        config = args_to_dict(args)
-        payload = training_payload(model, optimizer, scheduler, generator, step, config, summary)
+        payload = trainee.payload(step, config=args_to_dict(args), dataset=summary)
         save_checkpoint(run_dir / "checkpoint.pt", payload)
 
-    def check_finite(loss: torch.Tensor, step: int) -> float:
-        value = loss.item()
-        if not math.isfinite(value):
-            raise NonFiniteLoss(
-                f"{run_dir}: the loss is {value} at step {step}; checkpoint.pt keeps the last "
-                "finite state (try a lower --learning-rate)"
-            )
-        return value
+    def checked(loss: torch.Tensor, step: int) -> dict[str, float]:
+        scalars = trainee.loss_scalars(loss)
+        for tag, value in scalars.items():
+            if not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"{run_dir}: {tag} is {value} at step {step}; checkpoint.pt keeps the last "
+                    "finite state (try a lower --learning-rate)"
+                )
+        return scalars
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    model.train()
-    step, loss = start, None
+    trainee.train()
+    step, scalars = start, {}
     try:
         with StopRequests() as stop, TrainingProgress(run_dir.name, args.steps, start) as progress:
             window_start = time.perf_counter()
             for step in range(start + 1, args.steps + 1):
-                batch = sampler.sample(args.batch_size, generator)
                 with autocast:
-                    loss = masked_action_loss(trained_model, batch)
-                optimization_step(model, optimizer, scheduler, loss, args.grad_clip)
+                    loss = trainee.loss(step)
+                trainee.optimize(loss)
 
                 if step % args.log_every == 0:  # the only host synchronisation of the loop
-                    elapsed = time.perf_counter() - window_start
-                    value = check_finite(loss, step)
-                    writer.add_scalar("losses/action_mse", value, step)
-                    writer.add_scalar("charts/learning_rate", scheduler.get_last_lr()[0], step)
-                    writer.add_scalar("charts/steps_per_second", args.log_every / elapsed, step)
-                    progress.report(step, value, args.log_every / elapsed)
+                    steps_per_second = args.log_every / (time.perf_counter() - window_start)
+                    scalars = checked(loss, step)
+                    for tag, value in scalars.items():
+                        writer.add_scalar(tag, value, step)
+                    learning_rate = trainee.scheduler.get_last_lr()[0]
+                    writer.add_scalar("charts/learning_rate", learning_rate, step)
+                    writer.add_scalar("charts/steps_per_second", steps_per_second, step)
+                    progress.report(step, scalars["losses/action_mse"], steps_per_second)
                     evaluation.drain(writer)
                     window_start = time.perf_counter()
                 if args.eval_episodes > 0 and (step % args.eval_every == 0 or step == args.steps):
-                    evaluation.submit(model, step)
+                    evaluation.submit(trainee.models(), step)
                     evaluation.drain(writer)
                 stopping = stop.signal_number is not None
                 if step % args.checkpoint_every == 0 or step == args.steps or stopping:
-                    check_finite(loss, step)
+                    scalars = checked(loss, step)
                     writer.flush()
                     write_checkpoint(step)
                 progress.advance(step)
@@ -127,16 +121,16 @@ def train(args: Args) -> Path:
                     evaluation.drain(writer, wait=True)
                     raise Interrupted(step, run_dir, stop.signal_number)
         evaluation.drain(writer, wait=True)
-        log_hyperparameters(writer, args, evaluation.latest, loss, step)
+        log_hyperparameters(writer, args, {**evaluation.latest, **scalars}, step)
     finally:
         evaluation.close()
         writer.close()
     return run_dir
 
 
-def log_hyperparameters(writer: SummaryWriter, args: Args, scores: dict, loss, step: int) -> None:
-    """The settings and the final metrics, for TensorBoard's HParams tab (which takes numbers,
-    strings and booleans only)."""
+def log_hyperparameters(writer: SummaryWriter, args: Args, final: dict, step: int) -> None:
+    """The settings and the final metrics (means over members), for TensorBoard's HParams tab
+    (which takes numbers, strings and booleans only)."""
     settings = args_to_dict(dataclasses.replace(args, resume=None, out_dir=None))
     backbone = settings.pop("backbone")
     settings["backbone"] = backbone["type"]
@@ -145,7 +139,10 @@ def log_hyperparameters(writer: SummaryWriter, args: Args, scores: dict, loss, s
         name: value if isinstance(value, int | float | str | bool) else str(value)
         for name, value in settings.items()
     }
-    metrics = {f"hparams/{tag.removeprefix('eval/')}": value for tag, value in scores.items()}
-    if loss is not None:
-        metrics["hparams/final_action_mse"] = loss.item()
+    names = {"losses/action_mse": "hparams/final_action_mse"}
+    metrics = {
+        names.get(tag, "hparams/" + tag.removeprefix("eval/")): value
+        for tag, value in final.items()
+        if "/seed_" not in tag and (tag.startswith("eval/") or tag in names)
+    }
     writer.add_hparams(hparams, metrics, run_name=".", global_step=step)

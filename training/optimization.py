@@ -1,21 +1,33 @@
 """AdamW with decay on weight matrices only, the learning-rate warm-up, and one optimiser step."""
 
-import torch
+from collections.abc import Callable
 
-from agents import DecisionModel
+import torch
+from torch import nn
+
 from training.config import Args
 
 
-def make_optimizer(model: DecisionModel, args: Args, device: torch.device) -> torch.optim.AdamW:
-    # Decay weight matrices only, as nanoGPT: not biases, norms or state-space parameters.
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    decayed = [p for p in parameters if p.dim() >= 2 and not getattr(p, "no_weight_decay", False)]
-    kept = [p for p in parameters if p.dim() < 2 or getattr(p, "no_weight_decay", False)]
+def is_decayed(parameter: nn.Parameter) -> bool:
+    """Weight matrices decay, as in nanoGPT; biases, norms and state-space dynamics (flagged
+    `no_weight_decay` by their backbone) do not."""
+    return parameter.dim() >= 2 and not getattr(parameter, "no_weight_decay", False)
+
+
+def make_optimizer(
+    decayed: list[torch.Tensor], kept: list[torch.Tensor], args: Args, device: torch.device
+) -> torch.optim.AdamW:
     groups = [
         {"params": decayed, "weight_decay": args.weight_decay},
         {"params": kept, "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=args.learning_rate, fused=device.type == "cuda")
+
+
+def model_optimizer(model: nn.Module, args: Args, device: torch.device) -> torch.optim.AdamW:
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    decayed = [p for p in parameters if is_decayed(p)]
+    return make_optimizer(decayed, [p for p in parameters if not is_decayed(p)], args, device)
 
 
 def make_scheduler(
@@ -27,10 +39,12 @@ def make_scheduler(
     )
 
 
-def optimization_step(model, optimizer, scheduler, loss: torch.Tensor, grad_clip: float) -> None:
+def optimization_step(
+    optimizer, scheduler, loss: torch.Tensor, clip_gradients: Callable[[], object]
+) -> None:
     """Backward, clip, step: no host synchronisation (the loss stays on the device)."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    clip_gradients()
     optimizer.step()
     scheduler.step()

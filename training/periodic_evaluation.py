@@ -8,6 +8,7 @@ import os
 import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 
+import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
@@ -40,10 +41,31 @@ def evaluation_scalars(
     return scalars
 
 
-def _evaluate_snapshot(spec: dict, state_dict: dict, settings: dict) -> dict[str, float]:
-    model = DecisionModel.from_spec(spec)
-    model.load_state_dict(state_dict)
-    return evaluation_scalars(model, **settings)
+def _evaluate_snapshots(spec: dict, state_dicts: dict, settings: dict) -> dict[str, float]:
+    models = {}
+    for seed, state_dict in state_dicts.items():
+        models[seed] = DecisionModel.from_spec(spec)
+        models[seed].load_state_dict(state_dict)
+    return members_scalars(models, settings)
+
+
+def members_scalars(models: dict[int | None, DecisionModel], settings: dict) -> dict[str, float]:
+    """One model (seed None): its scalars. Members: each one's under `<tag>/seed_<seed>`,
+    evaluated with its own seed, and their mean under `<tag>`."""
+    if list(models) == [None]:
+        return evaluation_scalars(models[None], **settings)
+    per_member = {
+        seed: evaluation_scalars(model, **{**settings, "seed": seed})
+        for seed, model in models.items()
+    }
+    scalars = {
+        f"{tag}/seed_{seed}": value
+        for seed, member in per_member.items()
+        for tag, value in member.items()
+    }
+    for tag in next(iter(per_member.values())):
+        scalars[tag] = float(np.mean([member[tag] for member in per_member.values()]))
+    return scalars
 
 
 def _background_worker_setup(threads: int) -> None:
@@ -73,12 +95,17 @@ class PeriodicEvaluation:
                 initargs=(threads,),
             )
 
-    def submit(self, model: DecisionModel, step: int) -> None:
+    def submit(self, models: dict[int | None, DecisionModel], step: int) -> None:
+        """Evaluate the models (by training seed; None for a run of one model) as they are."""
         if self._pool is None:
-            self._finished.append((step, evaluation_scalars(model, **self.settings)))
+            self._finished.append((step, members_scalars(models, self.settings)))
             return
-        snapshot = {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
-        future = self._pool.submit(_evaluate_snapshot, model.spec(), snapshot, self.settings)
+        snapshots = {
+            seed: {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
+            for seed, model in models.items()
+        }
+        spec = next(iter(models.values())).spec()
+        future = self._pool.submit(_evaluate_snapshots, spec, snapshots, self.settings)
         self._pending.append((step, future))
 
     def drain(self, writer: SummaryWriter, wait: bool = False) -> None:

@@ -14,8 +14,9 @@ from training.errors import UsageError
 def new_run_folder(args: Args) -> Path:
     """The folder of a new run, made empty (or taken empty), config.json written."""
     backbone = config_to_spec(args.backbone)["type"]
+    seeds = str(args.seed) if args.seeds is None else "seeds" + "-".join(map(str, args.seeds))
     run_dir = args.out_dir or Path("runs") / "__".join(
-        [args.dataset.replace("/", "-"), backbone, str(args.seed), time.strftime("%Y%m%d-%H%M%S")]
+        [args.dataset.replace("/", "-"), backbone, seeds, time.strftime("%Y%m%d-%H%M%S")]
     )
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UsageError(
