@@ -147,7 +147,7 @@ class MinGRUConfig(BackboneConfig):
     """Width of the recurrent state relative to d_model."""
     scan: ScanKind = "auto"
     """Parallel scan: 'chunked' (exact in linear space), 'log-space' (the paper's), 'triton'
-    (fla-core's kernel, CUDA only) or 'auto' (triton on CUDA where fla-core imports, else chunked)."""
+    (fla-core's kernels, CUDA only) or 'auto' (triton on CUDA if fla-core imports, else chunked)."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -57,9 +57,7 @@ def test_vmap_over_members_matches_each_member(name, device):
         return weighted_loss(*run(p, b, h))
 
     y, _ = vmap(run, randomness="error")(params, buffers, h0)
-    grad_params, grad_h0 = vmap(grad(loss, argnums=(0, 2)), randomness="error")(
-        params, buffers, h0
-    )
+    grad_params, grad_h0 = vmap(grad(loss, argnums=(0, 2)), randomness="error")(params, buffers, h0)
     for i, chunk in enumerate(members):
         h0_i = h0[i].clone().requires_grad_()
         y_i, final = chunk(x, as_state(h0_i))
