@@ -9,8 +9,8 @@ Written as h_t = a_t h_{t-1} + b_t with a_t = sigmoid(-k_t), b_t = sigmoid(k_t) 
 k_t is the gate logit. minLSTM shares this form with another gate logit (min_lstm.py).
 
 Scans (`scan`): "chunked" (scan.py, exact in linear space), "log-space" (the paper's reference),
-"triton" (fla_scan.py, CUDA only) and "auto", which takes Triton's on CUDA tensors where fla-core
-imports and the chunked scan elsewhere. All of them compute in float32 (float64 if the model is),
+"triton" (fla_scan.py, CUDA only) and "auto": Triton's on CUDA tensors in eager mode where
+fla-core imports, the chunked scan elsewhere. All compute in float32 (float64 if the model is)
 whatever autocast hands in, and so does the state carried between chunks and steps.
 """
 
@@ -105,9 +105,11 @@ class MinGRU(nn.Module):
         return _GatedScan.apply(*projections, h0)
 
     def scan_kind(self, x: torch.Tensor) -> str:
-        """The scan that runs on x: "auto" resolved by x's device."""
+        """The scan that runs on x: "auto" resolved by x's device. Under torch.compile "auto" is
+        the chunked scan, which the compiler traces and fuses (fla's kernels are opaque to it)."""
         if self.scan == "auto":
-            return "triton" if x.is_cuda and fla_available() else "chunked"
+            eager_on_cuda = x.is_cuda and not torch.compiler.is_compiling()
+            return "triton" if eager_on_cuda and fla_available() else "chunked"
         return self.scan
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor]:
