@@ -7,6 +7,11 @@
 Neither gate reads h_{t-1}, so the recurrence is linear in h and trains in parallel by a scan.
 Written as h_t = a_t h_{t-1} + b_t with a_t = sigmoid(-k_t), b_t = sigmoid(k_t) * g(u_t), where
 k_t is the gate logit. minLSTM shares this form with another gate logit (min_lstm.py).
+
+Scans (`scan`): "chunked" (scan.py, exact in linear space), "log-space" (the paper's reference),
+"triton" (fla_scan.py, CUDA only) and "auto": Triton's on CUDA tensors in eager mode where
+fla-core imports, the chunked scan elsewhere. All compute in float32 (float64 if the model is)
+whatever autocast hands in, and so does the state carried between chunks and steps.
 """
 
 from dataclasses import dataclass
@@ -16,10 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .scan import log_space_scan, scan_gradient, scan_in_place
+from .fla_scan import fla_available, require_fla, triton_scan
+from .scan import in_scan_precision, log_space_scan, scan_gradient, scan_in_place, vmap_over_batch
 from .stack import BackboneConfig
 
-ScanKind = Literal["chunked", "log-space"]
+ScanKind = Literal["auto", "chunked", "log-space", "triton"]
 
 
 def g(x: torch.Tensor) -> torch.Tensor:
@@ -52,7 +58,7 @@ def gated_scan_backward(gate_logit, candidate, h0, h, grad_h):
     grad_gate_logit.mul_(grad_b).mul_(gate_slope)
     # dh_t/du_t = z g'(u), g'(u) = 1 for u >= 0, sigmoid'(u) otherwise
     s = torch.sigmoid(candidate)
-    g_slope = torch.addcmul(s, s, s, value=-1.0, out=s).masked_fill_(candidate >= 0, 1.0)
+    g_slope = torch.addcmul(s, s, s, value=-1.0).masked_fill_(candidate >= 0, 1.0)
     return grad_gate_logit, grad_b.mul_(z).mul_(g_slope), grad_h0
 
 
@@ -60,14 +66,20 @@ class _GatedScan(torch.autograd.Function):
     """The gates and the chunked scan as one autograd node that saves only k, u, h0 and h."""
 
     @staticmethod
-    def forward(ctx, gate_logit, candidate, h0):
-        h = gated_scan_forward(gate_logit, candidate, h0)
-        ctx.save_for_backward(gate_logit, candidate, h0, h)
-        return h
+    def forward(gate_logit, candidate, h0):
+        return gated_scan_forward(gate_logit, candidate, h0)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs, output)
 
     @staticmethod
     def backward(ctx, grad_h):
         return gated_scan_backward(*ctx.saved_tensors, grad_h)
+
+    @staticmethod
+    def vmap(info, in_dims, gate_logit, candidate, h0):
+        return vmap_over_batch(_GatedScan, info, in_dims, gate_logit, candidate, h0)
 
 
 class MinGRU(nn.Module):
@@ -78,55 +90,71 @@ class MinGRU(nn.Module):
         self.d_inner = int(d_model * expansion_factor)
         self.scan = scan
         self.project_in = nn.Linear(d_model, self.n_projections * self.d_inner, bias=False)
-        # As the official code: project back only when the expansion changes the width.
-        self.project_out = (
-            nn.Linear(self.d_inner, d_model, bias=False)
-            if self.d_inner != d_model
-            else nn.Identity()
-        )
+        # As the official code: always an output projection, with a bias.
+        self.project_out = nn.Linear(self.d_inner, d_model)
 
-    def gate_logit_and_candidate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        gate_logit, candidate = self.project_in(x).chunk(2, dim=-1)
+    def projections(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """project_in's parts (B, ..., d_inner) each, in the scans' precision."""
+        return in_scan_precision(*self.project_in(x).chunk(self.n_projections, dim=-1))
+
+    def gate_logit_and_candidate(self, gate_logit, candidate) -> tuple[torch.Tensor, torch.Tensor]:
         return gate_logit, candidate
 
-    def chunked_scan(self, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-        """The states h (B, T, d_inner) for inputs x (B, T, d_model), by the fused chunked scan."""
-        return _GatedScan.apply(*self.gate_logit_and_candidate(x), h0)
+    def chunked_scan(self, projections: tuple[torch.Tensor, ...], h0: torch.Tensor):
+        """The states h (B, T, d_inner) by the fused chunked scan."""
+        return _GatedScan.apply(*projections, h0)
+
+    def scan_kind(self, x: torch.Tensor) -> str:
+        """The scan that runs on x: "auto" resolved by x's device. Under torch.compile "auto" is
+        the chunked scan, which the compiler traces and fuses (fla's kernels are opaque to it)."""
+        if self.scan == "auto":
+            eager_on_cuda = x.is_cuda and not torch.compiler.is_compiling()
+            return "triton" if eager_on_cuda and fla_available() else "chunked"
+        return self.scan
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor]:
         weight = self.project_in.weight
-        return (torch.zeros(batch_size, self.d_inner, device=weight.device, dtype=weight.dtype),)
+        dtype = torch.promote_types(weight.dtype, torch.float32)  # the scans' precision
+        return (torch.zeros(batch_size, self.d_inner, device=weight.device, dtype=dtype),)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_chunk(x, self.initial_state(x.shape[0]))[0]
 
     def forward_chunk(self, x: torch.Tensor, state: tuple[torch.Tensor]):
-        (h0,) = state
-        if self.scan == "log-space":
-            k, u = self.gate_logit_and_candidate(x)  # (B, T, d_inner) each
-            # log a_t = log(1 - z_t), log b_t = log z_t + log h~_t (Appendix B)
-            h = log_space_scan(-F.softplus(k), -F.softplus(-k) + log_g(u), h0)
+        projections = self.projections(x)  # (B, T, d_inner) each
+        h0 = state[0].to(projections[0].dtype)
+        scan = self.scan_kind(x)
+        if scan == "chunked":
+            h = self.chunked_scan(projections, h0)
         else:
-            h = self.chunked_scan(x, h0)
-        return self.project_out(h), (h[:, -1],)
+            k, u = self.gate_logit_and_candidate(*projections)
+            log_a = -F.softplus(k)  # log a_t = log(1 - z_t) (Appendix B)
+            if scan == "log-space":
+                h = log_space_scan(log_a, -F.softplus(-k) + log_g(u), h0)  # log b_t = log z_t h~_t
+            else:
+                h = triton_scan(log_a, torch.sigmoid(k) * g(u), h0)
+        return self.project_out(h.to(x.dtype)), (h[:, -1],)
 
     def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
         (h,) = state
-        k, u = self.gate_logit_and_candidate(x_t)  # (B, d_inner) each
+        k, u = self.gate_logit_and_candidate(*self.projections(x_t))  # (B, d_inner) each
         # (1 - z) h + z h~ as one op: rollouts are bound by the number of ops
         h = torch.lerp(h, g(u), torch.sigmoid(k))
-        return self.project_out(h), (h,)
+        return self.project_out(h.to(x_t.dtype)), (h,)
 
 
 @dataclass(frozen=True)
 class MinGRUConfig(BackboneConfig):
     expansion_factor: float = 1.0
     """Width of the recurrent state relative to d_model."""
-    scan: ScanKind = "chunked"
-    """Parallel scan: 'chunked' (fast, exact in linear space) or 'log-space' (the paper's)."""
+    scan: ScanKind = "auto"
+    """Parallel scan: 'chunked' (exact in linear space), 'log-space' (the paper's), 'triton'
+    (fla-core's kernels, CUDA only) or 'auto' (triton on CUDA if fla-core imports, else chunked)."""
 
     def __post_init__(self):
         super().__post_init__()
+        if self.scan == "triton":
+            require_fla()
         if int(self.d_model * self.expansion_factor) < 1:
             raise ValueError(f"expansion_factor {self.expansion_factor} leaves no recurrent width")
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .min_gru import MinGRU, MinGRUConfig, gated_scan_backward, gated_scan_forward
+from .scan import vmap_over_batch
 
 
 def gate_logit(forget_logit: torch.Tensor, input_logit: torch.Tensor) -> torch.Tensor:
@@ -27,10 +28,12 @@ class _NormalisedGatedScan(torch.autograd.Function):
     """minGRU's fused scan with minLSTM's gate logit computed inside: saves f, i, u, h0, h."""
 
     @staticmethod
-    def forward(ctx, forget_logit, input_logit, candidate, h0):
-        h = gated_scan_forward(gate_logit(forget_logit, input_logit), candidate, h0)
-        ctx.save_for_backward(forget_logit, input_logit, candidate, h0, h)
-        return h
+    def forward(forget_logit, input_logit, candidate, h0):
+        return gated_scan_forward(gate_logit(forget_logit, input_logit), candidate, h0)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs, output)
 
     @staticmethod
     def backward(ctx, grad_h):
@@ -42,16 +45,20 @@ class _NormalisedGatedScan(torch.autograd.Function):
         grad_input = torch.neg(input_logit).sigmoid_().mul_(grad_k)
         return grad_forget, grad_input, grad_candidate, grad_h0
 
+    @staticmethod
+    def vmap(info, in_dims, forget_logit, input_logit, candidate, h0):
+        inputs = forget_logit, input_logit, candidate, h0
+        return vmap_over_batch(_NormalisedGatedScan, info, in_dims, *inputs)
+
 
 class MinLSTM(MinGRU):
     n_projections = 3  # forget logit, input logit, candidate
 
-    def gate_logit_and_candidate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        forget_logit, input_logit, candidate = self.project_in(x).chunk(3, dim=-1)
+    def gate_logit_and_candidate(self, forget_logit, input_logit, candidate):
         return gate_logit(forget_logit, input_logit), candidate
 
-    def chunked_scan(self, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-        return _NormalisedGatedScan.apply(*self.project_in(x).chunk(3, dim=-1), h0)
+    def chunked_scan(self, projections: tuple[torch.Tensor, ...], h0: torch.Tensor):
+        return _NormalisedGatedScan.apply(*projections, h0)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ with zero-order-hold discretisation of step size dt: dA = exp(dt A), dB = (dA - 
 Vandermonde product (Sec. 3.3), convolved by FFT in O(T log T).
 Initialisation (Sec. 4): A_n = -1/2 + i pi n (S4D-Lin) or -1/2 + i N/pi (N/(2n+1) - 1) (S4D-Inv),
 C ~ complex normal, dt log-uniform in [dt_min, dt_max].
+The complex and FFT arithmetic, and the state, are float32 (float64 if the model is) whatever
+the model's or autocast's dtype: torch.complex and torch.fft reject bf16.
 """
 
 import math
@@ -40,34 +42,41 @@ class S4D(nn.Module):
             dynamics.no_weight_decay = True  # decaying A or dt would change the dynamics' scale
         self.out = nn.Linear(d_model, d_model)
 
+    @property
+    def real_dtype(self) -> torch.dtype:
+        return torch.promote_types(self.imag.dtype, torch.float32)
+
     def _discretised(self):
         """dt * A, dA, dB and C, each (H, M) complex."""
-        A = torch.complex(-torch.exp(self.log_neg_real), self.imag)
-        dt_A = torch.exp(self.log_dt)[:, None] * A
+        real = self.real_dtype
+        A = torch.complex(-torch.exp(self.log_neg_real.to(real)), self.imag.to(real))
+        dt_A = torch.exp(self.log_dt.to(real))[:, None] * A
         dA = torch.exp(dt_A)
-        return dt_A, dA, (dA - 1) / A, torch.view_as_complex(self.C)
+        return dt_A, dA, (dA - 1) / A, torch.view_as_complex(self.C.to(real))
 
     def _output(self, x: torch.Tensor, ssm: torch.Tensor) -> torch.Tensor:
-        return self.out(F.gelu(ssm + self.skip * x))
+        return self.out(F.gelu(ssm.to(x.dtype) + self.skip * x))
 
     def _convolve(self, x: torch.Tensor, dt_A, dB, C):
         """Zero-state response by FFT. x (B, T, H) -> (y (B, T, H), powers dA^k (H, M, T))."""
         T = x.shape[1]
         powers = torch.exp(dt_A.unsqueeze(-1) * torch.arange(T, device=x.device))  # (H, M, T)
         kernel = 2 * torch.einsum("hm,hmt->th", C * dB, powers).real  # (T, H)
-        spectrum = torch.fft.rfft(x, n=2 * T, dim=1) * torch.fft.rfft(kernel, n=2 * T, dim=0)
+        x_spectrum = torch.fft.rfft(x.to(kernel.dtype), n=2 * T, dim=1)
+        spectrum = x_spectrum * torch.fft.rfft(kernel, n=2 * T, dim=0)
         return torch.fft.irfft(spectrum, n=2 * T, dim=1)[:, :T], powers  # (B, T, H)
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor]:
         H, M = self.imag.shape
-        return (self.imag.new_zeros(batch_size, H, M, 2),)  # complex modes as (re, im)
+        # complex modes as (re, im)
+        return (self.imag.new_zeros(batch_size, H, M, 2, dtype=self.real_dtype),)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dt_A, _, dB, C = self._discretised()
         return self._output(x, self._convolve(x, dt_A, dB, C)[0])
 
     def forward_chunk(self, x: torch.Tensor, state: tuple[torch.Tensor]):
-        s0 = torch.view_as_complex(state[0].contiguous())  # (B, H, M)
+        s0 = torch.view_as_complex(state[0].to(self.real_dtype).contiguous())  # (B, H, M)
         dt_A, dA, dB, C = self._discretised()
         y, powers = self._convolve(x, dt_A, dB, C)
         # The carried state decays into the chunk: y_k += 2 Re(C dA^(k+1) s_0).
@@ -78,9 +87,9 @@ class S4D(nn.Module):
         return self._output(x, y), (torch.view_as_real(s_T),)
 
     def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
-        s = torch.view_as_complex(state[0].contiguous())  # (B, H, M)
+        s = torch.view_as_complex(state[0].to(self.real_dtype).contiguous())  # (B, H, M)
         _, dA, dB, C = self._discretised()
-        s = dA * s + dB * x_t.unsqueeze(-1)
+        s = dA * s + dB * x_t.to(self.real_dtype).unsqueeze(-1)
         y = 2 * (C * s).sum(-1).real  # (B, H)
         return self._output(x_t, y), (torch.view_as_real(s),)
 

@@ -1,4 +1,8 @@
-"""Classical GRU and LSTM baselines: torch.nn.GRU / nn.LSTM (cuDNN on GPU, MKL on CPU)."""
+"""Classical GRU and LSTM baselines: torch.nn.GRU / nn.LSTM (cuDNN on GPU, MKL on CPU).
+
+They run outside autocast, in their weights' dtype: autocast's wrapper for cuDNN RNNs casts to
+float16 whatever dtype autocast was given, and nothing scales float16's gradients here.
+"""
 
 from dataclasses import dataclass
 
@@ -23,12 +27,17 @@ class TorchRNN(nn.Module):
         )
         return (zeros,) * self.n_state_tensors
 
+    def run_rnn(self, x: torch.Tensor, hidden=None):
+        """self.rnn outside autocast, on x cast to the weights' dtype."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self.rnn(x.to(self.rnn.weight_hh_l0.dtype), hidden)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rnn(x)[0]
+        return self.run_rnn(x)[0]
 
     def forward_chunk(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]):
         hidden = tuple(s.unsqueeze(0).contiguous() for s in state)  # (1, B, D): torch's layout
-        y, hidden = self.rnn(x, hidden if self.n_state_tensors == 2 else hidden[0])
+        y, hidden = self.run_rnn(x, hidden if self.n_state_tensors == 2 else hidden[0])
         hidden = hidden if self.n_state_tensors == 2 else (hidden,)
         return y, tuple(s.squeeze(0) for s in hidden)
 

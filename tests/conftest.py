@@ -6,6 +6,24 @@ import torch
 from agents import BACKBONES, build_backbone
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="device of the device-sensitive tests (those taking the `device` fixture)",
+    )
+
+
+@pytest.fixture(scope="session")
+def device(request) -> torch.device:
+    """The run's --device; a test taking it skips when that is cuda and none is available."""
+    name = request.config.getoption("--device")
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("--device cuda: no CUDA device is available")
+    return torch.device(name)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Tests run many tiny ops; with several OpenMP threads on a busy 2-core machine, threads

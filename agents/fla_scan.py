@@ -1,0 +1,70 @@
+"""The minimal RNNs' scan on CUDA by Triton kernels of Flash Linear Attention (fla-core, MIT).
+
+fla's HGRN recurrence, h_t = exp(g_t) * h_{t-1} + x_t with x, g (B, T, D) and a carried initial
+state (B, D), accumulated in fp32, is minGRU's h_t = (1 - z_t) h_{t-1} + z_t h~_t with the log
+gate g_t = log(1 - z_t) and x_t = z_t h~_t. Its fused recurrent kernels give gradients to x, g
+and the initial state (fla's chunked `chunk_hgrn` gives the initial state none). They are called
+through their forward / backward pair, `fused_recurrent_hgrn_fwd` / `_bwd` (fla-core >= 0.3.2),
+rather than fla's own autograd.Function, so that the scan gets the same vmap rule as the others.
+"""
+
+import functools
+
+import torch
+
+from .scan import vmap_over_batch
+
+INSTALL_HINT = 'scan "triton" needs fla-core (and Triton): pip install -e ".[cuda]"'
+
+
+@functools.cache
+def fla_kernels():
+    """fla's (forward, backward) pair, or None where fla-core or Triton does not import."""
+    try:
+        from fla.ops.hgrn.fused_recurrent import fused_recurrent_hgrn_bwd, fused_recurrent_hgrn_fwd
+    except ImportError:
+        return None
+    return fused_recurrent_hgrn_fwd, fused_recurrent_hgrn_bwd
+
+
+def fla_available() -> bool:
+    return fla_kernels() is not None
+
+
+def require_fla() -> None:
+    if not fla_available():
+        raise ValueError(INSTALL_HINT)
+
+
+class _TritonScan(torch.autograd.Function):
+    @staticmethod
+    def forward(log_a, b, h0):
+        forward_kernel, _ = fla_kernels()
+        h, _ = forward_kernel(b.contiguous(), log_a.contiguous(), initial_state=h0.contiguous())
+        return h
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        log_a, _, h0 = inputs
+        ctx.save_for_backward(log_a.contiguous(), h0.contiguous(), output)
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        log_a, h0, h = ctx.saved_tensors
+        _, backward_kernel = fla_kernels()
+        grad_b, grad_log_a, grad_h0 = backward_kernel(
+            log_a, h, grad_h.contiguous(), initial_state=h0
+        )
+        return grad_log_a, grad_b, grad_h0
+
+    @staticmethod
+    def vmap(info, in_dims, log_a, b, h0):
+        return vmap_over_batch(_TritonScan, info, in_dims, log_a, b, h0)
+
+
+def triton_scan(log_a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """h_t = exp(log_a_t) * h_{t-1} + b_t on CUDA. log_a, b (B, T, D); h0 (B, D) -> h (B, T, D)."""
+    require_fla()
+    if not b.is_cuda:
+        raise ValueError(f'scan "triton" runs on CUDA tensors only, not {b.device}: use "auto"')
+    return _TritonScan.apply(log_a, b, h0)
