@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import copy
-import dataclasses
 import os
 import tempfile
 
@@ -34,8 +33,8 @@ from agents import BACKBONES
 from bench.common import add_common_arguments, environment, report, setup, time_interleaved
 from datasets import DatasetError, OfflineDataset, WindowSampler, load_dataset
 from training.config import Args
-from training.objective import build_model, masked_action_loss
-from training.optimization import make_optimizer, make_scheduler, optimization_step
+from training.optimization import make_scheduler
+from training.single_model import SingleModel
 
 
 def load_or_build_dataset(dataset_id: str) -> tuple[OfflineDataset, str]:
@@ -120,22 +119,19 @@ def straightforward_step(model, args: Args, dataset: OfflineDataset, device, wor
     return step
 
 
-def our_step(model, args: Args, dataset: OfflineDataset, device, compile_model: bool):
-    """train.py's loop body."""
+def our_step(args: Args, dataset: OfflineDataset, device):
+    """train.py's loop body: its SingleModel trainee under the loop's autocast. Returns the
+    step and the model it trains."""
     sampler = WindowSampler(dataset, args.context_length, device=device)
-    generator = torch.Generator().manual_seed(args.seed)  # as train.py: CPU, portable
-    optimizer = make_optimizer(model, args, device)
-    scheduler = make_scheduler(optimizer, args)
-    trained_model = torch.compile(model) if compile_model else model
+    trainee = SingleModel(args, dataset, sampler, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
     def step() -> None:
-        batch = sampler.sample(args.batch_size, generator)
         with autocast:
-            loss = masked_action_loss(trained_model, batch)
-        optimization_step(model, optimizer, scheduler, loss, args.grad_clip)
+            loss = trainee.loss(0)
+        trainee.optimize(loss)
 
-    return step
+    return step, trainee.model
 
 
 def count_flops(run) -> int:
@@ -164,11 +160,9 @@ def main() -> None:
 
     results = []
     for name in args.backbones:
-        train_args = dataclasses.replace(Args(), backbone=BACKBONES[name]())
-        torch.manual_seed(0)
-        model = build_model(train_args, dataset).to(device)
-        baseline_model = copy.deepcopy(model)
-        ours = our_step(model, train_args, dataset, device, args.compile)
+        train_args = Args(backbone=BACKBONES[name](), compile=args.compile)
+        ours, model = our_step(train_args, dataset, device)
+        baseline_model = copy.deepcopy(model)  # the same initial weights
         theirs = straightforward_step(baseline_model, train_args, dataset, device, workers)
 
         def repeated(step):
