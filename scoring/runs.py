@@ -27,7 +27,7 @@ def load_run(path: Path, device: str) -> Run:
     checkpoint = path / "checkpoint.pt" if path.is_dir() else path
     try:
         payload = load_checkpoint(checkpoint)
-        model = load_model(payload, device)
+        model = load_model(payload, device, source=checkpoint)
     except CheckpointError as error:
         raise UsageError(str(error)) from None
     for key in ("dataset", "config", "step"):
