@@ -25,7 +25,7 @@ from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from datasets.collect import CollectionTask, Episode, collect_all
 from datasets.errors import DatasetError
-from datasets.minari_store import local_root, minari_root
+from datasets.minari_store import HDF5_FILE_NAME, local_root, minari_root
 from datasets.policy import load_policy
 from datasets.recipe import UNIFORM_RANDOM, Recipe, level_recipe, read_recipe
 from envs.make import env_id_for
@@ -35,7 +35,6 @@ from envs.normalization import D4RL_REFERENCE_RETURNS
 # finishing the last episodes adds little beyond the requested steps.
 DEFAULT_NUM_ENVS = 32
 STEPS_PER_ENV_AT_LEAST = 1000
-HDF5_FILE_NAME = "main_data.hdf5"  # Minari's name for the data file of an hdf5 dataset
 
 
 def build_dataset(
