@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import tyro
 from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from datasets.build_staging import staging_folder
 from datasets.collect import CollectionTask, Episode, collect_all
 from datasets.errors import DatasetError
 from datasets.minari_store import HDF5_FILE_NAME, local_root, minari_root
@@ -66,36 +66,32 @@ def build_from_recipe(
     show_progress: bool = True,
 ) -> str:
     """Collect the recipe's parts and write them as one Minari dataset into `root` (default:
-    the local Minari store). The dataset is written to a temporary folder in `root` and moved
-    into place only when complete. Returns the dataset id."""
+    the local Minari store). The dataset is written to a staging folder in `root` and moved
+    into place only when complete; one build of an id runs at a time. Returns the dataset id."""
     env_id = _env_id(recipe.env)
     if num_envs <= 0 or (workers is not None and workers <= 0):
         raise DatasetError(f"--num-envs and --workers must be positive, got {num_envs}, {workers}")
     root = Path(root).resolve() if root is not None else local_root()  # Minari needs absolute
     destination = root / recipe.dataset_id
     _check_dataset_id(recipe.dataset_id)
-    if destination.exists() and not overwrite:
-        raise DatasetError(f"dataset {recipe.dataset_id!r} already exists at {destination}")
-    policy_paths = [_policy_path(part.policy, policies_dir, env_id) for part in recipe.parts]
-    workers = workers or os.cpu_count() or 1
-    tasks = _tasks(recipe, env_id, policy_paths, num_envs, workers)
+    with staging_folder(root, recipe.dataset_id) as staging:
+        if destination.exists() and not overwrite:
+            raise DatasetError(f"dataset {recipe.dataset_id!r} already exists at {destination}")
+        policy_paths = [_policy_path(part.policy, policies_dir, env_id) for part in recipe.parts]
+        workers = workers or os.cpu_count() or 1
+        tasks = _tasks(recipe, env_id, policy_paths, num_envs, workers)
 
-    columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        bar = progress.add_task(f"{recipe.dataset_id}", total=sum(t.steps for t in tasks))
-        results = collect_all(tasks, workers, lambda n: progress.advance(bar, n))
-    episodes = [episode for result in results for episode in result]
-    _check_finite(episodes, recipe.dataset_id)
+        columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, disable=not show_progress, transient=False) as progress:
+            bar = progress.add_task(f"{recipe.dataset_id}", total=sum(t.steps for t in tasks))
+            results = collect_all(tasks, workers, lambda n: progress.advance(bar, n))
+        episodes = [episode for result in results for episode in result]
+        _check_finite(episodes, recipe.dataset_id)
 
-    description = _description(recipe, env_id, policy_paths, policies_dir, episodes, tasks)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=root))  # hidden: Minari skips it
-    try:
+        description = _description(recipe, env_id, policy_paths, policies_dir, episodes, tasks)
         with minari_root(staging):
             _write(recipe.dataset_id, env_id, episodes, description)
         _move_into_place(staging, root, recipe.dataset_id, overwrite)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return recipe.dataset_id
 
 
