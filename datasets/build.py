@@ -20,8 +20,8 @@ import h5py
 import minari
 import numpy as np
 import tyro
-from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from datasets.build_progress import collection_progress
 from datasets.build_staging import staging_folder
 from datasets.collect import CollectionTask, Episode, collect_all
 from datasets.errors import DatasetError
@@ -81,10 +81,9 @@ def build_from_recipe(
         workers = workers or os.cpu_count() or 1
         tasks = _tasks(recipe, env_id, policy_paths, num_envs, workers)
 
-        columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, disable=not show_progress, transient=False) as progress:
-            bar = progress.add_task(f"{recipe.dataset_id}", total=sum(t.steps for t in tasks))
-            results = collect_all(tasks, workers, lambda n: progress.advance(bar, n))
+        target = sum(task.steps for task in tasks)
+        with collection_progress(recipe.dataset_id, target, show_progress) as on_steps:
+            results = collect_all(tasks, workers, on_steps)
         episodes = [episode for result in results for episode in result]
         _check_finite(episodes, recipe.dataset_id)
 

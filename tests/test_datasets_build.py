@@ -241,6 +241,17 @@ def test_command_line_errors_are_one_line_and_exit_2(argv, message, capsys):
     assert error.startswith("error: ") and message in error and error.count("\n") == 1
 
 
+def test_progress_without_a_terminal_is_plain_lines_that_never_pass_the_target(capsys):
+    main(["--env", "hopper", "--level", "random", "--steps", "300", "--workers", "1"])
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2
+    assert all(line.startswith("build replica/hopper/random-v0: ") for line in lines)
+    counts = [line.split(": ")[1].split(" ")[0] for line in lines[:-1]]
+    assert all(int(count.split("/")[0]) <= 300 and count.endswith("/300") for count in counts)
+    total = load_dataset("replica/hopper/random-v0").num_steps
+    assert lines[-1].startswith(f"build replica/hopper/random-v0: {total} steps in ")
+
+
 def test_a_second_build_of_the_same_id_is_refused_in_one_line(minari_store, capsys):
     lock = dataset_lock_path(minari_store, "replica/hopper/random-v0")
     minari_store.mkdir()

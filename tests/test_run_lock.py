@@ -59,7 +59,6 @@ def test_second_process_is_refused_with_the_holders_pid_until_the_holder_is_kill
 def test_lock_is_exclusive_within_one_process_too(tmp_path):
     path = tmp_path / ".lock"
     assert lock_holder(path) is None  # no file: nobody holds it
-    with hold_lock(path, "it"):
-        with pytest.raises(LockError, match="another process is using it"):
-            acquire_lock(path, "it")
+    with hold_lock(path, "it"), pytest.raises(LockError, match="another process is using it"):
+        acquire_lock(path, "it")
     acquire_lock(path, "it").release()
