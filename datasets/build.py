@@ -14,6 +14,7 @@ import sys
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Annotated
 
 import gymnasium as gym
 import h5py
@@ -254,31 +255,43 @@ class Args:
     """Build a Minari dataset from behaviour policies (D4RL-style levels, or a recipe file)."""
 
     env: str | None = None
-    """hopper, halfcheetah or walker2d"""
+    """hopper, halfcheetah or walker2d."""
     level: str | None = None
-    """random, medium, medium-replay, medium-expert or expert"""
+    """random, medium, medium-replay, medium-expert or expert."""
     recipe: Path | None = None
-    """a recipe JSON file instead of --env/--level (e.g. datasets/recipes/hopper-mini-v0.json)"""
+    """A recipe JSON file instead of --env/--level (e.g. datasets/recipes/hopper-mini-v0.json)."""
     policies_dir: Path | None = None
-    """folder of gaussian-mlp/1 policy files (and catalog.json); not needed for random"""
-    steps: int | None = None
-    """total steps, the recipe's mixture rescaled (default: the recipe's own, e.g. 1M)"""
-    seed: int | None = None
-    """seed of environments and action noise (default: the recipe's, else 0)"""
-    dataset_id: str | None = None
-    """Minari id to write (default: replica/<env>/<level>-v0, or the recipe's)"""
-    root: Path | None = None
-    """Minari store to write into (default: MINARI_DATASETS_PATH, else ~/.minari/datasets)"""
+    """Folder of gaussian-mlp/1 policy files (and catalog.json); not needed for random."""
+    steps: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: the recipe's)")] = None
+    """Total steps, the recipe's mixture rescaled (D4RL's levels have 1M)."""
+    seed: Annotated[
+        int | None, tyro.conf.arg(help_behavior_hint="(default: the recipe's, else 0)")
+    ] = None
+    """Seed of environments and action noise."""
+    dataset_id: Annotated[
+        str | None,
+        tyro.conf.arg(help_behavior_hint="(default: replica/<env>/<level>-v0, or the recipe's)"),
+    ] = None
+    """Minari id to write."""
+    root: Annotated[
+        Path | None,
+        tyro.conf.arg(
+            help_behavior_hint="(default: MINARI_DATASETS_PATH, else ~/.minari/datasets)"
+        ),
+    ] = None
+    """Minari store to write into."""
     num_envs: int = DEFAULT_NUM_ENVS
-    """environments per worker process"""
-    workers: int | None = None
-    """processes (default: one per CPU core)"""
+    """Environments per worker process."""
+    workers: Annotated[
+        int | None, tyro.conf.arg(help_behavior_hint="(default: one per CPU core)")
+    ] = None
+    """Worker processes."""
     overwrite: bool = False
-    """replace an existing dataset of the same id (only once the new one is complete)"""
+    """Replace an existing dataset of the same id (only once the new one is complete)."""
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = tyro.cli(Args, args=argv)
+    args = tyro.cli(Args, args=argv, prog="python -m datasets.build")
     try:
         if args.recipe is not None:
             if args.env is not None or args.level is not None:
