@@ -35,13 +35,14 @@ def evaluate_runs(
     references = reference_returns(env_id, dataset["ref_min_score"], dataset["ref_max_score"])
     targets = target_returns or default_target_returns(env_id)
     groups = group_runs([run.record for run in runs])
+    group_of = {index: number for number, group in enumerate(groups) for index in group.runs}
     run_reports = [
         {
             "checkpoint": str(run.checkpoint),
             "step": run.payload["step"],
             "backbone": run.backbone,
             "training_seed": run.payload["config"].get("seed"),
-            "group": next(number for number, g in enumerate(groups) if index in g.runs),
+            "group": group_of[index],
             "results": [],
         }
         for index, run in enumerate(runs)
