@@ -12,7 +12,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 from rich.console import Console
@@ -26,16 +26,26 @@ from training.errors import UsageError
 
 @dataclass(frozen=True)
 class Args:
-    runs: tyro.conf.Positional[tuple[Path, ...]]
-    """Run folders (their checkpoint.pt) or checkpoint files; several runs (seeds) of one dataset
-    are aggregated into a mean and 95% confidence interval."""
+    runs: Annotated[
+        tyro.conf.Positional[tuple[Path, ...]],
+        tyro.conf.arg(metavar="RUN [RUN ...]", help_behavior_hint="(required)"),
+    ]
+    """Run folders (their checkpoint.pt) or checkpoint files, all of one dataset.
+    Runs that differ only in their seed are aggregated (mean and 95% confidence interval).
+    Runs that differ in other settings are reported as separate groups."""
     episodes: int = 100
     """Episodes per run and target return."""
-    target_returns: tuple[float, ...] | None = None
-    """Returns to condition on (default: CORL's for the environment, e.g. 3600 1800 for Hopper)."""
+    target_returns: Annotated[
+        tuple[float, ...] | None,
+        tyro.conf.arg(
+            help_behavior_hint="(default: CORL's for the env, e.g. 3600 1800 for Hopper)"
+        ),
+    ] = None
+    """Returns to condition on."""
     mode: Mode = "recurrent"
-    """recurrent: carry the backbone state step by step (O(1) per step). windowed: re-run the
-    model over the last context-length steps at every step (as Decision Transformer)."""
+    """How the model is rolled out.
+    recurrent: carry the backbone state step by step (O(1) per step).
+    windowed: re-run the model over the last K steps at every step (as Decision Transformer)."""
     seed: int = 0
     """Environment seeds: env i of the vector env is reset with seed + i."""
     json: Path | None = None
@@ -61,7 +71,9 @@ def validate(args: Args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = tyro.cli(Args, args=argv)
+    args = tyro.cli(
+        Args, args=argv, prog="python evaluate.py", description=__doc__.split("\n\n")[0]
+    )
     # Piped into a file or log, the table need not fit an 80-column terminal.
     console = Console(width=None if sys.stdout.isatty() else 120)
     try:

@@ -6,6 +6,8 @@ rebuilds the decision model (its spec names the backbone and every field; the st
 the observation statistics as buffers).
 """
 
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -18,9 +20,31 @@ class CheckpointError(Exception):
     """A checkpoint that is missing, unreadable or not one of ours (one-line message)."""
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+# torch's weights-only unpickler names a class it refuses as "Unsupported global: GLOBAL x.Y".
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+# Its own reason follows this marker, after paragraphs of advice on turning the check off.
+_UNPICKLER_REASON = "WeightsUnpickler error:"
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _unreadable(path: Path, error: Exception) -> CheckpointError:
+    """The one-line error for a file torch.load refused: an object that is not plain data, or
+    bytes that are not a checkpoint."""
+    text = str(error)
+    refused = _REFUSED_GLOBAL.search(text)
+    if isinstance(error, pickle.UnpicklingError) and refused:
+        return CheckpointError(
+            f"{path}: unreadable checkpoint: it holds objects other than tensors and plain values"
+            f" ({refused.group(1)}), refused as possibly unsafe (rebuilding them runs code)"
+        )
+    if _UNPICKLER_REASON in text:
+        text = text.split(_UNPICKLER_REASON, 1)[1]
+    reason = _first_line(text) or type(error).__name__
+    return CheckpointError(f"{path}: unreadable checkpoint (corrupted or truncated?): {reason}")
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
@@ -36,10 +60,7 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for truncated or foreign files
-        reason = _first_line(error)
-        raise CheckpointError(
-            f"{path}: unreadable checkpoint (corrupted or truncated?): {reason}"
-        ) from error
+        raise _unreadable(path, error) from error
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"{path}: not a checkpoint of this toolkit (no 'model' entry)")
     return payload
@@ -49,13 +70,43 @@ def model_payload(model: DecisionModel) -> dict:
     return {"spec": model.spec(), "state_dict": model.state_dict()}
 
 
-def load_model(payload: dict, device: str | torch.device = "cpu") -> DecisionModel:
-    """The decision model a checkpoint holds, on `device`, in eval mode."""
+def load_model(
+    payload: dict, device: str | torch.device = "cpu", source: str | Path = "checkpoint"
+) -> DecisionModel:
+    """The decision model a checkpoint holds, on `device`, in eval mode. `source` names the
+    checkpoint in errors (its path, where known)."""
     try:
         model = DecisionModel.from_spec(payload["model"]["spec"])
-        model.load_state_dict(payload["model"]["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        state_dict = payload["model"]["state_dict"]
+    except (KeyError, TypeError, ValueError) as error:
+        reason = _first_line(str(error)) or type(error).__name__
+        raise CheckpointError(f"{source}: unusable model description: {reason}") from error
+    mismatch = _weights_mismatch(model.state_dict(), state_dict)
+    if mismatch:
         raise CheckpointError(
-            f"checkpoint does not match its model description: {_first_line(error)}"
-        ) from error
+            f"{source}: its weights do not match its model description ({mismatch})"
+        )
+    model.load_state_dict(state_dict)
     return model.to(device).eval()
+
+
+def _weights_mismatch(expected: dict, given) -> str:
+    """What differs between the model's own state dict and a checkpoint's, in one phrase
+    (empty when they match); torch's own error spans several lines."""
+    if not isinstance(given, dict):
+        return f"the weights are a {type(given).__name__}, not a dict of tensors"
+    missing = [name for name in expected if name not in given]
+    unexpected = [name for name in given if name not in expected]
+    resized = [
+        f"{name} {tuple(getattr(given[name], 'shape', ()))} instead of {tuple(tensor.shape)}"
+        for name, tensor in expected.items()
+        if name in given and getattr(given[name], "shape", None) != tensor.shape
+    ]
+    parts = [("missing", missing), ("unexpected", unexpected), ("size mismatch", resized)]
+    return "; ".join(f"{label}: {_listed(names)}" for label, names in parts if names)
+
+
+def _listed(names: list[str], shown: int = 4) -> str:
+    # A checkpoint of another architecture differs in dozens of names: the first few tell.
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

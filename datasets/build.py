@@ -11,21 +11,22 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Annotated
 
 import gymnasium as gym
 import h5py
 import minari
 import numpy as np
 import tyro
-from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from datasets.build_progress import collection_progress
+from datasets.build_staging import staging_folder
 from datasets.collect import CollectionTask, Episode, collect_all
 from datasets.errors import DatasetError
-from datasets.minari_store import local_root, minari_root
+from datasets.minari_store import HDF5_FILE_NAME, local_root, minari_root
 from datasets.policy import load_policy
 from datasets.recipe import UNIFORM_RANDOM, Recipe, level_recipe, read_recipe
 from envs.make import env_id_for
@@ -35,7 +36,6 @@ from envs.normalization import D4RL_REFERENCE_RETURNS
 # finishing the last episodes adds little beyond the requested steps.
 DEFAULT_NUM_ENVS = 32
 STEPS_PER_ENV_AT_LEAST = 1000
-HDF5_FILE_NAME = "main_data.hdf5"  # Minari's name for the data file of an hdf5 dataset
 
 
 def build_dataset(
@@ -67,36 +67,31 @@ def build_from_recipe(
     show_progress: bool = True,
 ) -> str:
     """Collect the recipe's parts and write them as one Minari dataset into `root` (default:
-    the local Minari store). The dataset is written to a temporary folder in `root` and moved
-    into place only when complete. Returns the dataset id."""
+    the local Minari store). The dataset is written to a staging folder in `root` and moved
+    into place only when complete; one build of an id runs at a time. Returns the dataset id."""
     env_id = _env_id(recipe.env)
     if num_envs <= 0 or (workers is not None and workers <= 0):
         raise DatasetError(f"--num-envs and --workers must be positive, got {num_envs}, {workers}")
     root = Path(root).resolve() if root is not None else local_root()  # Minari needs absolute
     destination = root / recipe.dataset_id
     _check_dataset_id(recipe.dataset_id)
-    if destination.exists() and not overwrite:
-        raise DatasetError(f"dataset {recipe.dataset_id!r} already exists at {destination}")
-    policy_paths = [_policy_path(part.policy, policies_dir, env_id) for part in recipe.parts]
-    workers = workers or os.cpu_count() or 1
-    tasks = _tasks(recipe, env_id, policy_paths, num_envs, workers)
+    with staging_folder(root, recipe.dataset_id) as staging:
+        if destination.exists() and not overwrite:
+            raise DatasetError(f"dataset {recipe.dataset_id!r} already exists at {destination}")
+        policy_paths = [_policy_path(part.policy, policies_dir, env_id) for part in recipe.parts]
+        workers = workers or os.cpu_count() or 1
+        tasks = _tasks(recipe, env_id, policy_paths, num_envs, workers)
 
-    columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        bar = progress.add_task(f"{recipe.dataset_id}", total=sum(t.steps for t in tasks))
-        results = collect_all(tasks, workers, lambda n: progress.advance(bar, n))
-    episodes = [episode for result in results for episode in result]
-    _check_finite(episodes, recipe.dataset_id)
+        target = sum(task.steps for task in tasks)
+        with collection_progress(recipe.dataset_id, target, show_progress) as on_steps:
+            results = collect_all(tasks, workers, on_steps)
+        episodes = [episode for result in results for episode in result]
+        _check_finite(episodes, recipe.dataset_id)
 
-    description = _description(recipe, env_id, policy_paths, policies_dir, episodes, tasks)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=root))  # hidden: Minari skips it
-    try:
+        description = _description(recipe, env_id, policy_paths, policies_dir, episodes, tasks)
         with minari_root(staging):
             _write(recipe.dataset_id, env_id, episodes, description)
         _move_into_place(staging, root, recipe.dataset_id, overwrite)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return recipe.dataset_id
 
 
@@ -260,31 +255,43 @@ class Args:
     """Build a Minari dataset from behaviour policies (D4RL-style levels, or a recipe file)."""
 
     env: str | None = None
-    """hopper, halfcheetah or walker2d"""
+    """hopper, halfcheetah or walker2d."""
     level: str | None = None
-    """random, medium, medium-replay, medium-expert or expert"""
+    """random, medium, medium-replay, medium-expert or expert."""
     recipe: Path | None = None
-    """a recipe JSON file instead of --env/--level (e.g. datasets/recipes/hopper-mini-v0.json)"""
+    """A recipe JSON file instead of --env/--level (e.g. datasets/recipes/hopper-mini-v0.json)."""
     policies_dir: Path | None = None
-    """folder of gaussian-mlp/1 policy files (and catalog.json); not needed for random"""
-    steps: int | None = None
-    """total steps, the recipe's mixture rescaled (default: the recipe's own, e.g. 1M)"""
-    seed: int | None = None
-    """seed of environments and action noise (default: the recipe's, else 0)"""
-    dataset_id: str | None = None
-    """Minari id to write (default: replica/<env>/<level>-v0, or the recipe's)"""
-    root: Path | None = None
-    """Minari store to write into (default: MINARI_DATASETS_PATH, else ~/.minari/datasets)"""
+    """Folder of gaussian-mlp/1 policy files (and catalog.json); not needed for random."""
+    steps: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: the recipe's)")] = None
+    """Total steps, the recipe's mixture rescaled (D4RL's levels have 1M)."""
+    seed: Annotated[
+        int | None, tyro.conf.arg(help_behavior_hint="(default: the recipe's, else 0)")
+    ] = None
+    """Seed of environments and action noise."""
+    dataset_id: Annotated[
+        str | None,
+        tyro.conf.arg(help_behavior_hint="(default: replica/<env>/<level>-v0, or the recipe's)"),
+    ] = None
+    """Minari id to write."""
+    root: Annotated[
+        Path | None,
+        tyro.conf.arg(
+            help_behavior_hint="(default: MINARI_DATASETS_PATH, else ~/.minari/datasets)"
+        ),
+    ] = None
+    """Minari store to write into."""
     num_envs: int = DEFAULT_NUM_ENVS
-    """environments per worker process"""
-    workers: int | None = None
-    """processes (default: one per CPU core)"""
+    """Environments per worker process."""
+    workers: Annotated[
+        int | None, tyro.conf.arg(help_behavior_hint="(default: one per CPU core)")
+    ] = None
+    """Worker processes."""
     overwrite: bool = False
-    """replace an existing dataset of the same id (only once the new one is complete)"""
+    """Replace an existing dataset of the same id (only once the new one is complete)."""
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = tyro.cli(Args, args=argv)
+    args = tyro.cli(Args, args=argv, prog="python -m datasets.build")
     try:
         if args.recipe is not None:
             if args.env is not None or args.level is not None:

@@ -4,7 +4,7 @@ import minari
 import numpy as np
 
 from datasets.errors import DatasetError
-from datasets.minari_store import BUNDLED_ROOT, dataset_ids, local_root
+from datasets.minari_store import BUNDLED_ROOT, HDF5_FILE_NAME, dataset_ids, local_root
 from datasets.offline_dataset import OfflineDataset
 
 BUILD_HINT = "python -m datasets.build --env hopper --level medium --policies-dir DIR"
@@ -13,8 +13,9 @@ BUILD_HINT = "python -m datasets.build --env hopper --level medium --policies-di
 def load_dataset(dataset_id: str) -> OfflineDataset:
     """Load `dataset_id` from the local Minari store, else from the bundled datasets.
 
-    Raises DatasetError (one line) for a missing id, a dataset without episodes or env spec,
-    an empty episode, non-finite values, or arrays that do not match the env's spaces."""
+    Raises DatasetError (one line) for a missing id, an unreadable data file, a dataset without
+    episodes or env spec, an empty episode, non-finite values, or arrays that do not match the
+    env's spaces."""
     source = _open(dataset_id)
     if source.total_episodes == 0:
         raise DatasetError(f"dataset {dataset_id!r} has no episodes")
@@ -23,7 +24,7 @@ def load_dataset(dataset_id: str) -> OfflineDataset:
     observation_shape = source.observation_space.shape
     action_shape = source.action_space.shape
     observations, actions, rewards = [], [], []
-    for episode in source.iterate_episodes():
+    for episode in _read_episodes(source, dataset_id):
         where = f"dataset {dataset_id!r} episode {episode.id}"
         length = len(episode.rewards)
         if length == 0:
@@ -62,6 +63,20 @@ def _open(dataset_id: str) -> minari.MinariDataset:
         f"{BUNDLED_ROOT}; available: {', '.join(known) or 'none'}; get it with "
         f"`minari download {dataset_id}` (needs network) or build one with `{BUILD_HINT}`"
     )
+
+
+def _read_episodes(source: minari.MinariDataset, dataset_id: str) -> list:
+    """All episodes of the dataset; a damaged data file is one DatasetError, not h5py's
+    traceback (Minari opens the file only when episodes are read)."""
+    try:
+        return list(source.iterate_episodes())
+    except (OSError, KeyError, ValueError, RuntimeError) as error:
+        path = source.storage.data_path / HDF5_FILE_NAME
+        reason = next(iter(str(error).strip().splitlines()), "") or type(error).__name__
+        raise DatasetError(
+            f"dataset {dataset_id!r} at {path}: cannot read its data file (corrupted or "
+            f"truncated?): {reason}"
+        ) from error
 
 
 def _check_array(values, shape: tuple, name: str, where: str) -> None:

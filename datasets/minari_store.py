@@ -11,6 +11,7 @@ from minari.storage import get_dataset_path
 
 # A Minari store (same folder layout as ~/.minari/datasets) inside the project.
 BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
+HDF5_FILE_NAME = "main_data.hdf5"  # Minari's name for the data file of an hdf5 dataset
 
 
 def local_root() -> Path:

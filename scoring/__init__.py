@@ -3,6 +3,7 @@
 evaluate.py is the command line over this package; the benchmark suite uses it too."""
 
 from scoring.chart import render_chart
+from scoring.grouping import RunGroup, SeedRecord, group_runs, seed_record
 from scoring.report import evaluate_runs
 from scoring.runs import Run, load_run, load_runs
 from scoring.statistics import summarize, t_critical_95
@@ -10,11 +11,15 @@ from scoring.table import print_table
 
 __all__ = [
     "Run",
+    "RunGroup",
+    "SeedRecord",
     "evaluate_runs",
+    "group_runs",
     "load_run",
     "load_runs",
     "print_table",
     "render_chart",
+    "seed_record",
     "summarize",
     "t_critical_95",
 ]

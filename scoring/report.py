@@ -1,5 +1,6 @@
 """Rolling runs out for every target return and gathering the scores into one report (a dict
-that is also the JSON evaluate.py writes)."""
+that is also the JSON evaluate.py writes): every run on its own, and each group of runs that
+differ only in their seed aggregated."""
 
 import gymnasium
 import mujoco
@@ -15,6 +16,7 @@ from envs import (
     reference_returns,
 )
 from envs.evaluation import Mode
+from scoring.grouping import group_runs
 from scoring.runs import Run
 from scoring.statistics import summarize
 
@@ -32,17 +34,20 @@ def evaluate_runs(
     env_id = dataset["env_id"]
     references = reference_returns(env_id, dataset["ref_min_score"], dataset["ref_max_score"])
     targets = target_returns or default_target_returns(env_id)
+    groups = group_runs([run.record for run in runs])
+    group_of = {index: number for number, group in enumerate(groups) for index in group.runs}
     run_reports = [
         {
             "checkpoint": str(run.checkpoint),
             "step": run.payload["step"],
             "backbone": run.backbone,
             "training_seed": run.payload["config"].get("seed"),
+            "group": group_of[index],
             "results": [],
         }
-        for run in runs
+        for index, run in enumerate(runs)
     ]
-    summaries, env_seeds = [], None
+    scores_by_target, env_seeds = [], None  # [target][run] -> (episodes,) normalised scores
     for target in targets:
         per_run_scores = []
         for run, report in zip(runs, run_reports, strict=True):
@@ -73,7 +78,24 @@ def evaluate_runs(
                 f"length {stats.lengths.mean():.0f}",
                 soft_wrap=True,
             )
-        summaries.append({"target_return": target, **summarize(per_run_scores)})
+        scores_by_target.append(per_run_scores)
+    group_reports = [
+        {
+            "label": group.label,
+            "backbone": group.backbone,
+            "differences": group.differences,
+            "runs": list(group.runs),
+            "aggregation": _aggregation(len(group.runs)),
+            "targets": [
+                {
+                    "target_return": target,
+                    **summarize([per_run_scores[index] for index in group.runs]),
+                }
+                for target, per_run_scores in zip(targets, scores_by_target, strict=True)
+            ],
+        }
+        for group in groups
+    ]
 
     return {
         "dataset": dataset["id"],
@@ -93,19 +115,41 @@ def evaluate_runs(
             "source": references.source,
             "note": normalization_note(references.source, env_id),
         },
+        "dataset_score": _dataset_score(dataset, references),
         "aggregation": (
-            "one run: mean and std over its episodes"
-            if len(runs) == 1
-            else f"{len(runs)} runs: mean and std (ddof=1) of the per-run mean scores; ci95 from "
-            f"the t-distribution with {len(runs) - 1} degrees of freedom over the per-run means"
+            group_reports[0]["aggregation"]
+            if len(groups) == 1
+            else f"{len(groups)} groups of runs that differ in more than their seed, each "
+            "aggregated over its own runs (groups[].aggregation); targets is null: each group's "
+            "summaries are in groups[].targets"
         ),
-        "targets": summaries,
+        "targets": group_reports[0]["targets"] if len(groups) == 1 else None,
+        "groups": group_reports,
         "runs": run_reports,
         "published": [
             {"method": score.method, "mean": score.mean, "std": score.std, "source": score.source}
             for score in published_scores(dataset["id"])
         ],
     }
+
+
+def _dataset_score(dataset: dict, references) -> dict | None:
+    """The mean episode of the training data (the behaviour policies), normalised as the runs'
+    scores; None for checkpoints that do not record it."""
+    mean_return = dataset.get("mean_episode_return")
+    if mean_return is None:
+        return None
+    score = normalized_score(mean_return, references.ref_min, references.ref_max)
+    return {"mean_episode_return": mean_return, "normalized_score": float(score)}
+
+
+def _aggregation(runs: int) -> str:
+    if runs == 1:
+        return "one run: mean and std over its episodes"
+    return (
+        f"{runs} runs (seeds): mean and std (ddof=1) of the per-run mean scores; ci95 from the "
+        f"t-distribution with {runs - 1} degrees of freedom over the per-run means"
+    )
 
 
 def normalization_note(source: str, env_id: str) -> str:

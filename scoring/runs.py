@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from agents.checkpoint import CheckpointError, load_checkpoint, load_model
+from scoring.grouping import SeedRecord, group_runs, seed_record
 from training.errors import UsageError
 
 
@@ -20,6 +21,10 @@ class Run:
     def backbone(self) -> str:
         return self.payload["model"]["spec"]["backbone"]["type"]
 
+    @property
+    def record(self) -> SeedRecord:
+        return seed_record(self.checkpoint, self.payload, self.payload["config"].get("seed"))
+
 
 def load_run(path: Path, device: str) -> Run:
     if not path.exists():
@@ -27,7 +32,7 @@ def load_run(path: Path, device: str) -> Run:
     checkpoint = path / "checkpoint.pt" if path.is_dir() else path
     try:
         payload = load_checkpoint(checkpoint)
-        model = load_model(payload, device)
+        model = load_model(payload, device, source=checkpoint)
     except CheckpointError as error:
         raise UsageError(str(error)) from None
     for key in ("dataset", "config", "step"):
@@ -39,7 +44,8 @@ def load_run(path: Path, device: str) -> Run:
 
 
 def load_runs(paths: tuple[Path, ...], device: str) -> list[Run]:
-    """Every run, checked to be of the same environment and dataset before any rollout."""
+    """Every run, checked before any rollout to be of the same environment and dataset, and to
+    be distinct runs (scoring.grouping)."""
     runs = [load_run(path, device) for path in paths]
     first = runs[0]
     for run in runs[1:]:
@@ -50,4 +56,5 @@ def load_runs(paths: tuple[Path, ...], device: str) -> list[Run]:
                     f" is for {first.payload['dataset'][key]}: runs evaluated together must share"
                     " their environment and dataset"
                 )
+    group_runs([run.record for run in runs])  # refuses a run given twice, or one seed twice
     return runs

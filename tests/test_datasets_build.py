@@ -9,8 +9,11 @@ import pytest
 
 from datasets import DatasetError, load_dataset
 from datasets.build import build_dataset, build_from_recipe, main
+from datasets.build_staging import dataset_lock_path
+from datasets.minari_store import dataset_ids
 from datasets.policy import load_policy
 from datasets.recipe import Recipe, RecipePart, level_recipe, read_recipe
+from tests.test_run_lock import hold_in_another_process, kill
 
 SHARED_POLICIES = Path(__file__).resolve().parents[2] / "shared" / "policies"
 HOPPER_DIMS = (11, 3)
@@ -236,6 +239,52 @@ def test_command_line_errors_are_one_line_and_exit_2(argv, message, capsys):
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and message in error and error.count("\n") == 1
+
+
+def test_progress_without_a_terminal_is_plain_lines_that_never_pass_the_target(capsys):
+    main(["--env", "hopper", "--level", "random", "--steps", "300", "--workers", "1"])
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2
+    assert all(line.startswith("build replica/hopper/random-v0: ") for line in lines)
+    counts = [line.split(": ")[1].split(" ")[0] for line in lines[:-1]]
+    assert all(int(count.split("/")[0]) <= 300 and count.endswith("/300") for count in counts)
+    total = load_dataset("replica/hopper/random-v0").num_steps
+    assert lines[-1].startswith(f"build replica/hopper/random-v0: {total} steps in ")
+
+
+def test_a_second_build_of_the_same_id_is_refused_in_one_line(minari_store, capsys):
+    lock = dataset_lock_path(minari_store, "replica/hopper/random-v0")
+    minari_store.mkdir()
+    first_builder = hold_in_another_process(lock)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--env", "hopper", "--level", "random", "--steps", "10", "--workers", "1"])
+    finally:
+        kill(first_builder)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error == (
+        "error: another process is using dataset 'replica/hopper/random-v0' "
+        f"(lock {lock} held by pid {first_builder.pid})\n"
+    )
+    assert not (minari_store / "replica").exists()
+
+
+def test_leftovers_of_killed_builds_are_removed_unless_a_live_build_holds_them(minari_store):
+    killed = minari_store / ".build-test-hopper-killed-v0"
+    unlocked = minari_store / ".build-k2j3x_q"  # a staging folder without a lock file
+    live = minari_store / ".build-test-hopper-live-v0"
+    for folder in (killed, unlocked, live):
+        (folder / "data").mkdir(parents=True)
+        (folder / "data" / "main_data.hdf5").write_bytes(b"half of a dataset")
+    live_builder = hold_in_another_process(dataset_lock_path(minari_store, "test/hopper/live-v0"))
+    try:
+        build_dataset("hopper", "random", None, steps=50, workers=1, show_progress=False)
+        assert not killed.exists() and not unlocked.exists()
+        assert (live / "data" / "main_data.hdf5").exists()
+    finally:
+        kill(live_builder)
+    assert dataset_ids(minari_store) == ["replica/hopper/random-v0"]  # lock files are not listed
 
 
 def test_recipe_file_errors(tmp_path):
