@@ -11,6 +11,7 @@ Ctrl-C (or SIGTERM) finishes the current step and writes a checkpoint before sto
 import sys
 
 from agents.checkpoint import CheckpointError
+from agents.run_lock import LockError
 from datasets import DatasetError
 from training import UsageError, parse_args, train
 from training.errors import Interrupted, NonFiniteLoss
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done, 1 the loss diverged, 2 bad input, 128 + N stopped by signal N."""
     try:
         run_dir = train(parse_args(argv))
-    except (UsageError, DatasetError, CheckpointError, ValueError) as error:
+    except (UsageError, DatasetError, CheckpointError, LockError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except NonFiniteLoss as error:

@@ -49,6 +49,7 @@ class TorchRNN(nn.Module):
 @dataclass(frozen=True)
 class GRUConfig(BackboneConfig):
     vmappable = False
+
     def make_mixer(self) -> nn.Module:
         return TorchRNN(nn.GRU(self.d_model, self.d_model, batch_first=True))
 
@@ -56,5 +57,6 @@ class GRUConfig(BackboneConfig):
 @dataclass(frozen=True)
 class LSTMConfig(BackboneConfig):
     vmappable = False
+
     def make_mixer(self) -> nn.Module:
         return TorchRNN(nn.LSTM(self.d_model, self.d_model, batch_first=True))

@@ -41,7 +41,7 @@ def evaluate_runs(
             "checkpoint": str(run.checkpoint),
             "step": run.payload["step"],
             "backbone": run.backbone,
-            "training_seed": run.payload["config"].get("seed"),
+            "training_seed": run.training_seed,
             "group": group_of[index],
             "results": [],
         }

@@ -6,16 +6,19 @@ from pathlib import Path
 
 import torch
 
-from agents.checkpoint import CheckpointError, load_checkpoint, load_model
+from agents.checkpoint import CheckpointError, load_checkpoint, load_models
 from scoring.grouping import SeedRecord, group_runs, seed_record
 from training.errors import UsageError
 
 
 @dataclass(frozen=True)
 class Run:
+    """One trained model: a run folder's, or one member of a run that trained several seeds."""
+
     checkpoint: Path
     payload: dict
     model: torch.nn.Module
+    training_seed: int | None
 
     @property
     def backbone(self) -> str:
@@ -23,16 +26,17 @@ class Run:
 
     @property
     def record(self) -> SeedRecord:
-        return seed_record(self.checkpoint, self.payload, self.payload["config"].get("seed"))
+        return seed_record(self.checkpoint, self.payload, self.training_seed)
 
 
-def load_run(path: Path, device: str) -> Run:
+def load_run(path: Path, device: str) -> list[Run]:
+    """The model(s) of a run folder or checkpoint file: one, or one per member."""
     if not path.exists():
         raise UsageError(f"{path}: no such run folder or checkpoint")
     checkpoint = path / "checkpoint.pt" if path.is_dir() else path
     try:
         payload = load_checkpoint(checkpoint)
-        model = load_model(payload, device, source=checkpoint)
+        models = load_models(payload, device, source=checkpoint)
     except CheckpointError as error:
         raise UsageError(str(error)) from None
     for key in ("dataset", "config", "step"):
@@ -40,13 +44,16 @@ def load_run(path: Path, device: str) -> Run:
             raise UsageError(
                 f"{checkpoint}: no {key!r} entry (not a checkpoint written by train.py)"
             )
-    return Run(checkpoint, payload, model)
+    return [
+        Run(checkpoint, payload, model, payload["config"].get("seed") if seed is None else seed)
+        for seed, model in models
+    ]
 
 
 def load_runs(paths: tuple[Path, ...], device: str) -> list[Run]:
-    """Every run, checked before any rollout to be of the same environment and dataset, and to
-    be distinct runs (scoring.grouping)."""
-    runs = [load_run(path, device) for path in paths]
+    """Every run (each member of a run of several seeds is one), checked before any rollout to
+    be of the same environment and dataset, and to be distinct runs (scoring.grouping)."""
+    runs = [run for path in paths for run in load_run(path, device)]
     first = runs[0]
     for run in runs[1:]:
         for key in ("env_id", "id"):

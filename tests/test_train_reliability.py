@@ -100,7 +100,7 @@ def test_checkpoint_whose_weights_do_not_fit_its_config(tmp_path, tiny_dataset, 
     del payload["model"]["state_dict"]["action_head.0.bias"]
     save_checkpoint(run_dir / "checkpoint.pt", payload)
     message = error_of(capsys, ["--resume", str(run_dir), "--steps", "4"])
-    assert "weights do not fit the model its config describes" in message
+    assert "weights do not match its model description" in message
     assert message.endswith(")") and "action_head.0.bias" in message
 
 

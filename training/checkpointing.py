@@ -7,7 +7,7 @@ with the new device's stream (the same device continues bit for bit)."""
 
 import torch
 
-from agents.checkpoint import CheckpointError
+from agents.checkpoint import CheckpointError, weights_mismatch
 from datasets import OfflineDataset
 
 
@@ -56,10 +56,10 @@ def with_current_flags(saved: dict, optimizer: torch.optim.Optimizer) -> dict:
 def restore_weights(current: dict[str, torch.Tensor], saved: dict, where: str) -> None:
     """Copy `saved` into the tensors of `current` (a state dict, whose tensors share storage
     with the model's), after checking that names and shapes match."""
-    mismatch = weight_mismatch(current, saved)
+    mismatch = weights_mismatch(current, saved)
     if mismatch:
         raise CheckpointError(
-            f"{where}: its weights do not fit the model its config describes ({mismatch})"
+            f"{where}: its weights do not match its model description ({mismatch})"
         )
     with torch.no_grad():
         for name, tensor in current.items():
@@ -86,17 +86,3 @@ def restore_optimization(
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{where}: cannot resume from it ({reason})") from error
-
-
-def weight_mismatch(expected: dict, given: dict) -> str:
-    """'missing: a, b; unexpected: c; size mismatch: d' between two state dicts."""
-    parts = {
-        "missing": [name for name in expected if name not in given],
-        "unexpected": [name for name in given if name not in expected],
-        "size mismatch": [
-            name
-            for name in expected
-            if name in given and tuple(given[name].shape) != tuple(expected[name].shape)
-        ],
-    }
-    return "; ".join(f"{kind}: {', '.join(names)}" for kind, names in parts.items() if names)

@@ -21,7 +21,7 @@ from training.interrupts import StopRequests
 from training.members import Members
 from training.periodic_evaluation import PeriodicEvaluation
 from training.progress import TrainingProgress
-from training.run_folder import new_run_folder, remove_leftovers, resumed_checkpoint
+from training.run_folder import open_run_folder
 from training.single_model import SingleModel
 
 
@@ -33,15 +33,17 @@ def train(args: Args) -> Path:
     validate(args)
     device = resolve_device(args.device)  # before anything is written
     dataset = load_dataset(args.dataset)
-    if args.resume is None:
-        run_dir, checkpoint = new_run_folder(args), None
-    else:
-        run_dir = args.resume
-        remove_leftovers(run_dir)
-        checkpoint = resumed_checkpoint(args)
-    if checkpoint is not None and checkpoint["dataset"]["env_id"] != dataset.env_id:
-        raise UsageError(f"--resume {run_dir}: checkpoint is for {checkpoint['dataset']['env_id']}")
+    run_dir, lock, checkpoint = open_run_folder(args)
+    with lock:
+        if checkpoint is not None and checkpoint["dataset"]["env_id"] != dataset.env_id:
+            env_id = checkpoint["dataset"]["env_id"]
+            raise UsageError(f"--resume {run_dir}: checkpoint is for {env_id}")
+        train_in(run_dir, checkpoint, args, dataset, device)
+    return run_dir
 
+
+def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device) -> None:
+    """The loop, in a run folder this process holds the lock of."""
     # Seeding: one block, as CleanRL; each model's own seeding happens where it is built. The
     # windows come from CPU generators, saved in checkpoints (their state resumes anywhere).
     np.random.seed(args.seed)
@@ -125,7 +127,6 @@ def train(args: Args) -> Path:
     finally:
         evaluation.close()
         writer.close()
-    return run_dir
 
 
 def log_hyperparameters(writer: SummaryWriter, args: Args, final: dict, step: int) -> None:

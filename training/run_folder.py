@@ -7,24 +7,50 @@ from pathlib import Path
 from agents import config_to_spec
 from agents.atomic_file import atomic_write
 from agents.checkpoint import load_checkpoint
+from agents.run_lock import Lock, acquire_lock
 from training.config import Args, args_to_dict
 from training.errors import UsageError
 
+LOCK_NAME = ".lock"  # held by the process writing the run (agents/run_lock.py)
 
-def new_run_folder(args: Args) -> Path:
-    """The folder of a new run, made empty (or taken empty), config.json written."""
+
+def open_run_folder(args: Args) -> tuple[Path, Lock, dict | None]:
+    """The run's folder, locked against a second writer (released even on kill -9), and the
+    checkpoint to continue from (None for a new run, or one killed before its first)."""
+    if args.resume is None:
+        run_dir = args.out_dir or default_run_folder(args)
+        check_empty(run_dir)  # before taking the lock: another run's folder stays untouched
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = acquire_lock(run_dir / LOCK_NAME, f"run folder {run_dir}")
+        try:
+            check_empty(run_dir)
+            write_config(run_dir, args)
+        except BaseException:
+            lock.release()
+            raise
+        return run_dir, lock, None
+    lock = acquire_lock(args.resume / LOCK_NAME, f"run folder {args.resume}")
+    try:
+        remove_leftovers(args.resume)
+        return args.resume, lock, resumed_checkpoint(args)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def default_run_folder(args: Args) -> Path:
     backbone = config_to_spec(args.backbone)["type"]
     seeds = str(args.seed) if args.seeds is None else "seeds" + "-".join(map(str, args.seeds))
-    run_dir = args.out_dir or Path("runs") / "__".join(
+    return Path("runs") / "__".join(
         [args.dataset.replace("/", "-"), backbone, seeds, time.strftime("%Y%m%d-%H%M%S")]
     )
-    if run_dir.exists() and any(run_dir.iterdir()):
+
+
+def check_empty(run_dir: Path) -> None:
+    if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         raise UsageError(
             f"--out-dir {run_dir} already holds files; use --resume {run_dir} or another folder"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_config(run_dir, args)
-    return run_dir
 
 
 def write_config(run_dir: Path, args: Args) -> None:
@@ -33,8 +59,8 @@ def write_config(run_dir: Path, args: Args) -> None:
 
 
 def remove_leftovers(run_dir: Path) -> None:
-    """Temporary files of writes a kill interrupted (atomic_write's `.<name>.*.tmp`). Call it
-    only while holding the folder's lock: another writer's files in flight look the same."""
+    """Temporary files of writes a kill interrupted (atomic_write's `.<name>.*.tmp`); only
+    while holding the folder's lock: another writer's files in flight look the same."""
     for leftover in run_dir.glob(".*.tmp"):
         leftover.unlink(missing_ok=True)
 
