@@ -1,10 +1,13 @@
 """Several seeds in one process (--seeds): members independent of each other, each close to the
 single run of its seed, resumable, logged per seed, and bad input refused."""
 
+import json
+
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import evaluate
 import train
 from agents.checkpoint import load_checkpoint
 from agents.dropout import Dropout, supplied_noise
@@ -18,7 +21,7 @@ def member_weights(run_dir, index: int) -> dict[str, torch.Tensor]:
     return {name: t[index] for name, t in payload["model"]["state_dict"].items()}
 
 
-@pytest.mark.parametrize("backbone", ["transformer", "gru"])
+@pytest.mark.parametrize("backbone", ["min-gru", "transformer", "gru"])
 def test_a_member_does_not_depend_on_the_others(tmp_path, tiny_dataset, backbone):
     flags = ["--steps", "4", *FAST]
     first = run(tmp_path / "a", tiny_dataset, "--seeds", "0", "1", *flags, backbone=backbone)
@@ -91,3 +94,21 @@ def test_supplied_noise_drops_where_it_says_and_counts_calls():
     assert rows.taken == 2
     with supplied_noise(uniform[:1]), pytest.raises(RuntimeError, match="more than the 1"):
         dropout(x), dropout(x)
+
+
+def test_evaluate_lists_every_member_and_pools_them_as_seeds(
+    tmp_path, tiny_dataset, short_episodes
+):
+    members = run(tmp_path / "members", tiny_dataset, "--seeds", "4", "9", "--steps", "2", *FAST)
+    report_path = tmp_path / "eval.json"
+    evaluate.main(
+        [str(members), "--episodes", "2", "--target-returns", "500", "--json", str(report_path)]
+    )
+    report = json.loads(report_path.read_text())
+    assert [run["training_seed"] for run in report["runs"]] == [4, 9]
+    assert all(len(run["results"][0]["returns"]) == 2 for run in report["runs"])
+    assert len(report["groups"]) == 1
+    summary = report["targets"][0]
+    member_means = [run["results"][0]["normalized_score_mean"] for run in report["runs"]]
+    assert summary["normalized_score_mean"] == pytest.approx(sum(member_means) / 2)
+    assert summary["ci95"] is not None

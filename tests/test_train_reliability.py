@@ -16,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import train
 import training.single_model
 from agents.checkpoint import load_checkpoint, load_model, save_checkpoint
+from agents.run_lock import acquire_lock
 from tests.test_train import REPOSITORY, TINY, error_of, run
 
 
@@ -170,3 +171,13 @@ def test_evaluations_land_at_their_steps_and_hparams_are_logged(
     assert "_hparams_/experiment" in events.PluginTagToContent("hparams")
     final = events.Scalars("hparams/normalized_score_1000")[-1]
     assert final.value == events.Scalars("eval/normalized_score_1000")[-1].value and final.step == 4
+
+
+def test_a_second_writer_of_a_run_folder_is_refused(tmp_path, tiny_dataset, capsys):
+    run_dir = run(tmp_path / "run", tiny_dataset, "--steps", "2", "--eval-episodes", "0")
+    before = (run_dir / "checkpoint.pt").read_bytes()
+    with acquire_lock(run_dir / ".lock", "a run folder in use"):  # as another train.py would
+        message = error_of(capsys, ["--resume", str(run_dir), "--steps", "4"])
+    assert f"another process is using run folder {run_dir}" in message
+    assert (run_dir / "checkpoint.pt").read_bytes() == before
+    assert train.main(["--resume", str(run_dir), "--steps", "4"]) == 0  # free again
