@@ -4,16 +4,12 @@ import sys
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-
-def format_duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+from agents.progress_log import format_duration
 
 
 class TrainingProgress:
     """On a terminal (stderr a TTY), a rich bar; otherwise one line per `report` call:
-    `run step 200/1000  loss 0.1234  45.2 steps/s  ETA 0:17`, so a log file shows progress."""
+    `run step 200/1000  loss 0.1234  45.2 steps/s  ETA 17s`, so a log file shows progress."""
 
     def __init__(self, name: str, total: int, start: int):
         self.name, self.total = name, total
