@@ -1,6 +1,7 @@
 """Making the Gymnasium MuJoCo environments a dataset was collected in."""
 
 import warnings
+from typing import Literal
 
 import gymnasium as gym
 import mujoco
@@ -55,9 +56,11 @@ def make_vector_env(
     num_envs: int,
     autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP,
     max_episode_steps: int | None = None,
+    vectorization: Literal["sync", "async"] = "sync",
 ) -> gym.vector.VectorEnv:
-    """`num_envs` copies of `env_id`, stepped in this process (synchronous vectorisation:
-    for cheap MuJoCo envs on a few cores it beats subprocesses several times over).
+    """`num_envs` copies of `env_id`, stepped in this process by default (synchronous
+    vectorisation: for cheap MuJoCo envs on a few cores it beats subprocesses several times
+    over, see bench/vector_env.py); "async" steps each in a subprocess of its own.
 
     SAME_STEP autoreset: a finished env's next observation is already the new episode's first;
     the final observation is in info["final_obs"]. `max_episode_steps` overrides the env's
@@ -67,7 +70,7 @@ def make_vector_env(
     return gym.make_vec(
         env_id_for(env_id),
         num_envs=num_envs,
-        vectorization_mode="sync",
+        vectorization_mode=vectorization,
         vector_kwargs={"autoreset_mode": autoreset_mode},
         max_episode_steps=max_episode_steps,
     )
