@@ -95,8 +95,10 @@ def vmap_over_batch(function, info, in_dims, *inputs):
         else:
             tensor = tensor.movedim(dim, 0)
         folded.append(tensor.flatten(0, 1))  # (N, B, ...) -> (N * B, ...)
-    output = function.apply(*folded)
-    return output.unflatten(0, (info.batch_size, -1)), 0  # (N * B, T, D) -> (N, B, T, D)
+    outputs = function.apply(*folded)
+    if isinstance(outputs, torch.Tensor):
+        return outputs.unflatten(0, (info.batch_size, -1)), 0  # (N * B, ...) -> (N, B, ...)
+    return tuple(output.unflatten(0, (info.batch_size, -1)) for output in outputs), 0
 
 
 class _ScanGradient(torch.autograd.Function):
