@@ -46,20 +46,36 @@ class _TritonScan(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         log_a, _, h0 = inputs
-        ctx.save_for_backward(log_a.contiguous(), h0.contiguous(), output)
+        ctx.save_for_backward(log_a, h0, output)
 
     @staticmethod
     def backward(ctx, grad_h):
         log_a, h0, h = ctx.saved_tensors
-        _, backward_kernel = fla_kernels()
-        grad_b, grad_log_a, grad_h0 = backward_kernel(
-            log_a, h, grad_h.contiguous(), initial_state=h0
-        )
-        return grad_log_a, grad_b, grad_h0
+        return _TritonScanGradient.apply(log_a, h0, h, grad_h)
 
     @staticmethod
     def vmap(info, in_dims, log_a, b, h0):
         return vmap_over_batch(_TritonScan, info, in_dims, log_a, b, h0)
+
+
+class _TritonScanGradient(torch.autograd.Function):
+    """The backward kernel as a node of its own, so vmap(grad(...)) folds it into the batch too."""
+
+    @staticmethod
+    def forward(log_a, h0, h, grad_h):
+        _, backward_kernel = fla_kernels()
+        grad_b, grad_log_a, grad_h0 = backward_kernel(
+            log_a.contiguous(), h.contiguous(), grad_h.contiguous(), initial_state=h0.contiguous()
+        )
+        return grad_log_a, grad_b, grad_h0
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass  # never differentiated
+
+    @staticmethod
+    def vmap(info, in_dims, log_a, h0, h, grad_h):
+        return vmap_over_batch(_TritonScanGradient, info, in_dims, log_a, h0, h, grad_h)
 
 
 def triton_scan(log_a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:

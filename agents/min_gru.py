@@ -98,6 +98,7 @@ class MinGRU(nn.Module):
         return in_scan_precision(*self.project_in(x).chunk(self.n_projections, dim=-1))
 
     def gate_logit_and_candidate(self, gate_logit, candidate) -> tuple[torch.Tensor, torch.Tensor]:
+        """k and u from project_in's parts (minLSTM forms k from two logits)."""
         return gate_logit, candidate
 
     def chunked_scan(self, projections: tuple[torch.Tensor, ...], h0: torch.Tensor):
@@ -133,6 +134,7 @@ class MinGRU(nn.Module):
                 h = log_space_scan(log_a, -F.softplus(-k) + log_g(u), h0)  # log b_t = log z_t h~_t
             else:
                 h = triton_scan(log_a, torch.sigmoid(k) * g(u), h0)
+        # Back to the input's dtype for project_out: bf16 where the whole model is bf16.
         return self.project_out(h.to(x.dtype)), (h[:, -1],)
 
     def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):

@@ -17,11 +17,13 @@ if compgen -G ".whl/*.whl" >/dev/null; then
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 log=$results/gpu_check.log
-python3 - <<'PY' | tee "$log"
+python3 - <<'PY' | tee "$log" || exit 2
+import sys
 import torch
 from agents.fla_scan import fla_available
-print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
-      torch.cuda.get_device_name() if torch.cuda.is_available() else "")
+if not torch.cuda.is_available():
+    sys.exit("gpu_check: no CUDA device is available")
+print("torch", torch.__version__, torch.cuda.get_device_name())
 print("minGRU/minLSTM scan on CUDA:", "triton (fla-core)" if fla_available() else "chunked")
 PY
 

@@ -2,9 +2,12 @@
 
 import pytest
 import torch
+from torch.func import grad, vmap
 
+import agents.fla_scan
 from agents import build_backbone
-from agents.fla_scan import fla_available
+from agents.fla_scan import _TritonScan, fla_available
+from agents.scan import linear_scan
 from tests.conftest import relative_error, small_backbone
 
 needs_fla_on_cuda = pytest.mark.skipif(
@@ -61,3 +64,48 @@ def test_triton_matches_the_chunked_scan(name, length):
     fast, reference = outputs_and_gradients(triton), outputs_and_gradients(chunked)
     for fast_tensor, reference_tensor in zip(fast, reference, strict=True):
         assert relative_error(fast_tensor, reference_tensor) <= 1e-4
+
+
+def fla_forward_in_torch(x, g, initial_state=None, output_final_state=False):
+    """fla's `fused_recurrent_hgrn_fwd`, its kernel's loop written in torch."""
+    h, outputs = initial_state, []
+    for t in range(x.shape[1]):
+        h = torch.exp(g[:, t]) * h + x[:, t]
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), h if output_final_state else None
+
+
+def fla_backward_in_torch(g, o, do, dht=None, initial_state=None):
+    """fla's `fused_recurrent_hgrn_bwd`, its kernel's loop written in torch: (dx, dg, dh0)."""
+    dh, dx, dg = torch.zeros_like(do[:, 0]), torch.empty_like(do), torch.empty_like(do)
+    for t in range(do.shape[1] - 1, -1, -1):
+        dh = dh + do[:, t]
+        dx[:, t] = dh
+        dh = dh * torch.exp(g[:, t])
+        dg[:, t] = dh * (o[:, t - 1] if t > 0 else initial_state)
+    return dx, dg, dh
+
+
+def test_the_wrapper_of_fla_kernels_on_cpu(monkeypatch):
+    """The argument order, gradients and vmap rules around fla's kernels, with the kernels'
+    loops written in torch: checkable without CUDA."""
+    kernels = (fla_forward_in_torch, fla_backward_in_torch)
+    monkeypatch.setattr(agents.fla_scan, "fla_kernels", lambda: kernels)
+    log_a = -torch.rand(3, 2, 9, 4, dtype=torch.float64)  # (members, B, T, D)
+    b = torch.rand(3, 2, 9, 4, dtype=torch.float64)
+    h0 = torch.rand(2, 4, dtype=torch.float64)
+
+    def loss(scan, log_a, b, h0):
+        return (scan(log_a, b, h0) * torch.linspace(-1, 1, 9 * 4).view(9, 4)).sum()
+
+    def chunked(log_a, b, h0):
+        return linear_scan(log_a.exp(), b, h0)
+
+    def outputs_and_gradients(scan):
+        in_dims = (None, 0, 0, None)
+        h = vmap(scan, in_dims=in_dims[1:])(log_a, b, h0)
+        return h, *vmap(grad(loss, argnums=(1, 2, 3)), in_dims=in_dims)(scan, log_a, b, h0)
+
+    wrapped, reference = outputs_and_gradients(_TritonScan.apply), outputs_and_gradients(chunked)
+    for wrapped_tensor, reference_tensor in zip(wrapped, reference, strict=True):
+        assert relative_error(wrapped_tensor, reference_tensor) <= 1e-12
