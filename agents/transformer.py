@@ -63,6 +63,8 @@ class WindowedSelfAttention(nn.Module):
         B, T, D = x.shape
         cached_keys, cached_values, length = state
         q, k, v = self.qkv(x).split(D, dim=-1)  # (B, T, D) each
+        # Under autocast the projections come out in bf16; the cache keeps the weights' dtype.
+        k, v = k.to(cached_keys.dtype), v.to(cached_values.dtype)
 
         # Absolute position of the token in each ring slot:
         # the latest i < length with i % window == slot.

@@ -77,17 +77,7 @@ def test_step_reproduces_forward_in_float32(name, device):
     assert relative_error(stepped, backbone(x)) <= 1e-4
 
 
-KV_CACHE_DTYPE = pytest.mark.xfail(
-    reason="transformer.py scatters bf16 keys into its fp32 KV cache under autocast",
-    raises=RuntimeError,
-    strict=True,
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=KV_CACHE_DTYPE) if n == "transformer" else n for n in BACKBONES],
-)
+@pytest.mark.parametrize("name", list(BACKBONES))
 def test_step_reproduces_forward_under_bf16_autocast(name, device):
     """The backbone contract at bf16 rounding: bf16 matrix products, fp32 recurrences."""
     backbone = small_backbone(name).float().to(device)
