@@ -25,16 +25,19 @@ BackboneChoice = Union[  # noqa: UP007 (a tuple of types needs the subscript for
 
 @dataclass(frozen=True)
 class Args:
-    """Train a decision model with any registered backbone on one offline dataset. Defaults are
-    Decision Transformer's published settings; --resume continues a run exactly."""
+    """Train a decision model with any registered backbone on one offline dataset.
+    Defaults are Decision Transformer's published settings; --resume continues a run exactly."""
 
     backbone: BackboneChoice = BACKBONES["min-gru"]()
     """The sequence backbone and its settings."""
     dataset: str = "replica/hopper/mini-v0"
     """Minari dataset id (local store, else the project's bundled datasets)."""
-    out_dir: Path | None = None
-    """Run folder; when not given, runs/<dataset>__<backbone>__<seed>__<time>."""
-    resume: Path | None = None
+    out_dir: Annotated[
+        Path | None,
+        tyro.conf.arg(help_behavior_hint="(default: runs/<dataset>__<backbone>__<seed>__<time>)"),
+    ] = None
+    """Run folder."""
+    resume: Annotated[Path | None, tyro.conf.arg(help_behavior_hint="(optional)")] = None
     """Continue the run in this folder from its last checkpoint (same config; --steps may grow)."""
     steps: int = 100_000
     """Gradient steps."""
@@ -58,17 +61,24 @@ class Args:
     """Returns-to-go are scaled by this before embedding."""
     seed: int = 0
     """Seeds the model, the window sampler, dropout and the evaluation envs."""
-    seeds: tuple[int, ...] | None = None
-    """Train one member per seed in this process, as one batched computation (instead of
-    --seed); the run folder holds them all."""
+    seeds: Annotated[
+        tuple[int, ...] | None, tyro.conf.arg(help_behavior_hint="(default: --seed alone)")
+    ] = None
+    """Train one member per seed, as one batched computation in this process and one run folder.
+    Excludes --seed."""
     eval_every: int = 10_000
     """Evaluate every this many steps (and at the end)."""
     eval_episodes: int = 10
     """Episodes per target return at each evaluation; 0 turns evaluation off."""
     eval_mode: Literal["recurrent", "windowed"] = "recurrent"
     """Rollout protocol at evaluation: carried state, or re-reading the last K steps."""
-    target_returns: tuple[float, ...] | None = None
-    """Returns to condition on at evaluation (default: the environment's, as CORL)."""
+    target_returns: Annotated[
+        tuple[float, ...] | None,
+        tyro.conf.arg(
+            help_behavior_hint="(default: CORL's for the env, e.g. 3600 1800 for Hopper)"
+        ),
+    ] = None
+    """Returns to condition on at evaluation."""
     checkpoint_every: int = 1_000
     """Write checkpoint.pt every this many steps (and at the end)."""
     log_every: int = 100
@@ -76,14 +86,16 @@ class Args:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train; auto picks cuda when available. bf16 autocast on cuda."""
     compile: bool = False
-    """torch.compile the model; on cuda as CUDA graphs (mode reduce-overhead). First steps are
-    slower."""
+    """torch.compile the model, on cuda as CUDA graphs (mode reduce-overhead).
+    The first steps are slower."""
     eval_process: Literal["auto", "inline", "background"] = "auto"
-    """Where periodic evaluation runs: inline (training waits), or a background CPU process on a
-    snapshot of the weights while training goes on. auto: background on cuda, inline on cpu."""
+    """Where periodic evaluation runs: inline (training waits for it) or in the background.
+    background: a CPU process evaluates a snapshot of the weights while training goes on.
+    auto: background on cuda, inline on cpu."""
 
 
 CLI_CONFIG = (tyro.conf.CascadeSubcommandArgs,)
+PROG = "python train.py"  # the usage line shows the command a user types
 
 # Fields that may differ when resuming: they change neither the model nor the trajectory of
 # training up to the step it stopped at.
@@ -148,7 +160,7 @@ def validate(args: Args) -> None:
 def parse_args(argv: list[str] | None) -> Args:
     """The command line; with --resume, the saved run's config, of which only the fields in
     RESUMABLE_CHANGES may be changed by flags."""
-    args = tyro.cli(Args, args=argv, config=CLI_CONFIG)
+    args = tyro.cli(Args, args=argv, prog=PROG, config=CLI_CONFIG)
     given = sys.argv[1:] if argv is None else argv
     if args.seeds is not None and any(a == "--seed" or a.startswith("--seed=") for a in given):
         raise UsageError("--seed and --seeds exclude each other: give one")
@@ -160,7 +172,7 @@ def parse_args(argv: list[str] | None) -> Args:
     saved = dataclasses.replace(
         args_from_dict(json.loads(config_path.read_text())), resume=args.resume
     )
-    args = tyro.cli(Args, args=argv, default=saved, config=CLI_CONFIG)
+    args = tyro.cli(Args, args=argv, default=saved, prog=PROG, config=CLI_CONFIG)
     differences = [
         difference
         for field in dataclasses.fields(Args)
