@@ -68,7 +68,7 @@ class Mamba(nn.Module):
         sizes = [self.dt_rank, self.d_state, self.d_state]
         dt_low, B, C = self.x_proj(x).to(A.dtype).split(sizes, dim=-1)  # Alg. 2, lines 2-3
         dt = F.softplus(self.dt_proj(dt_low).to(A.dtype))  # Delta (Alg. 2, line 4): (..., d_inner)
-        A_bar = torch.exp(dt.unsqueeze(-1) * A)  # Eq. 4 (Alg. 2, line 5): (..., d_inner, N)
+        A_bar = (dt.unsqueeze(-1) * A).exp_()  # Eq. 4 (Alg. 2, line 5): (..., d_inner, N)
         B_bar_x = (dt * x.to(A.dtype)).unsqueeze(-1) * B.unsqueeze(-2)  # (..., d_inner, N)
         return A_bar, B_bar_x, C
 

@@ -41,6 +41,8 @@ LAYERS = {
     "lstm": ("lstm", {}, "lstm"),
     "transformer": ("transformer", {}, "gru"),
     "s4": ("s4", {}, "gru"),
+    "aaren": ("aaren", {}, "gru"),
+    "mamba": ("mamba", {}, "gru"),
 }
 # Fewer repeats at long T keep a default run within a few minutes on 2 CPU cores.
 DEFAULT_REPEATS = {20: 9, 64: 7, 256: 5, 1024: 3, 4096: 1}
