@@ -51,7 +51,7 @@ class Mamba(nn.Module):
         self.A_log = nn.Parameter(torch.log(state_index).repeat(self.d_inner, 1))  # (d_inner, N)
         self.D = nn.Parameter(torch.ones(self.d_inner))
         for dynamics in (self.A_log, self.D, self.dt_proj.bias):
-            dynamics.no_weight_decay = True  # decay would pull the dynamics towards A = -1
+            dynamics.no_weight_decay = True  # as the reference: decay would drag A to -1, D to 0
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
     def _convolve(self, window: torch.Tensor, x: torch.Tensor):
