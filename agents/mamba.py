@@ -31,7 +31,16 @@ def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
 
 
 class Mamba(nn.Module):
-    def __init__(self, d_model, d_state, d_conv, expand, dt_rank, dt_min, dt_max):
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int,
+        d_conv: int,
+        expand: int,
+        dt_rank: int,
+        dt_min: float,
+        dt_max: float,
+    ):
         super().__init__()
         self.d_inner, self.d_state, self.dt_rank = expand * d_model, d_state, dt_rank
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=False)
