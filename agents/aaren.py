@@ -65,7 +65,7 @@ class Aaren(nn.Module):
         v_and_one = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # (B, T, H, d_head + 1)
         b = torch.exp(s - m).unsqueeze(-1) * v_and_one  # (B, T, H, d_head + 1)
         h0 = torch.cat([w0, u0.unsqueeze(-1)], dim=-1)  # (B, H, d_head + 1)
-        h = linear_scan(a.expand_as(b).flatten(2), b.flatten(2), h0.flatten(1))
+        h = linear_scan(a.expand_as(b).flatten(2), b.flatten(2), h0.flatten(1))  # (B, T, H(d+1))
         h = h.unflatten(-1, (self.n_heads, self.d_head + 1))  # (B, T, H, d_head + 1)
         w, u = h[..., :-1], h[..., -1]  # (B, T, H, d_head), (B, T, H)
         return self._output(w, u), (m[:, -1], u[:, -1], w[:, -1])
