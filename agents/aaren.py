@@ -3,7 +3,8 @@ the tokens seen so far, computed as a many-to-many RNN.
 
 For one head with scores s_i = q . k_i / sqrt(d), the output at t is
     o_t = sum_{i<=t} exp(s_i) v_i / sum_{i<=t} exp(s_i)                         (Sec. 3.1)
-carried as (m_t, u_t, w_t) with the running max m_t = max(m_{t-1}, s_t) (Sec. 3.1):
+carried as (m_t, u_t, w_t) (the paper's m_k, c_k, a_k), with the running max
+m_t = max(m_{t-1}, s_t) (Sec. 3.1):
     u_t = u_{t-1} exp(m_{t-1} - m_t) + exp(s_t - m_t)
     w_t = w_{t-1} exp(m_{t-1} - m_t) + v_t exp(s_t - m_t),     o_t = w_t / u_t
 In parallel over T this is the linear recurrence h_t = a_t h_{t-1} + b_t with
@@ -59,12 +60,13 @@ class Aaren(nn.Module):
         m0, u0, w0 = state  # (B, H), (B, H), (B, H, d_head)
         s, v = self._scores_and_values(x)  # (B, T, H), (B, T, H, d_head)
         # m only rescales u and w alike, so o does not depend on it: no gradient flows through it.
-        m = torch.maximum(torch.cummax(s.detach(), dim=1).values, m0.unsqueeze(1))  # (B, T, H)
+        m = torch.maximum(torch.cummax(s.detach(), dim=1).values, m0.unsqueeze(1))  # m_t: (B, T, H)
         m_before = torch.cat([m0.unsqueeze(1), m[:, :-1]], dim=1)  # m_{t-1}: (B, T, H)
         a = torch.exp(m_before - m).unsqueeze(-1)  # (B, T, H, 1)
         v_and_one = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # (B, T, H, d_head + 1)
         b = torch.exp(s - m).unsqueeze(-1) * v_and_one  # (B, T, H, d_head + 1)
         h0 = torch.cat([w0, u0.unsqueeze(-1)], dim=-1)  # (B, H, d_head + 1)
+        # (w_t, u_t) = a_t (w_{t-1}, u_{t-1}) + b_t (Sec. 3.1), all t at once
         h = linear_scan(a.expand_as(b).flatten(2), b.flatten(2), h0.flatten(1))  # (B, T, H(d+1))
         h = h.unflatten(-1, (self.n_heads, self.d_head + 1))  # (B, T, H, d_head + 1)
         w, u = h[..., :-1], h[..., -1]  # (B, T, H, d_head), (B, T, H)
@@ -75,7 +77,7 @@ class Aaren(nn.Module):
         s, v = self._scores_and_values(x_t)  # (B, H), (B, H, d_head)
         m_new = torch.maximum(m, s.detach())
         decay, weight = torch.exp(m - m_new), torch.exp(s - m_new)  # (B, H) each
-        u = decay * u + weight
+        u = decay * u + weight  # Sec. 3.1's recurrence, one token
         w = decay.unsqueeze(-1) * w + weight.unsqueeze(-1) * v
         return self._output(w, u), (m_new, u, w)
 
