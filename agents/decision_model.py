@@ -48,8 +48,9 @@ class DecisionModelConfig:
 
 
 def _init_weights(module: nn.Module) -> None:
-    # GPT-2's initialisation, as nanoGPT and Decision Transformer.
-    if isinstance(module, (nn.Linear, nn.Embedding)):
+    # GPT-2's initialisation, as nanoGPT and Decision Transformer; modules flagged `keep_init`
+    # (Mamba's step-size projection) keep the initialisation their backbone gave them.
+    if isinstance(module, (nn.Linear, nn.Embedding)) and not getattr(module, "keep_init", False):
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)

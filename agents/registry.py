@@ -6,6 +6,8 @@ rebuild its backbone without executing code.
 
 import dataclasses
 
+from .aaren import AarenConfig
+from .mamba import MambaConfig
 from .min_gru import MinGRUConfig
 from .min_lstm import MinLSTMConfig
 from .s4 import S4Config
@@ -20,6 +22,8 @@ BACKBONES: dict[str, type[BackboneConfig]] = {
     "s4": S4Config,
     "gru": GRUConfig,
     "lstm": LSTMConfig,
+    "aaren": AarenConfig,
+    "mamba": MambaConfig,
 }
 
 

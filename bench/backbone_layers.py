@@ -41,12 +41,24 @@ LAYERS = {
     "lstm": ("lstm", {}, "lstm"),
     "transformer": ("transformer", {}, "gru"),
     "s4": ("s4", {}, "gru"),
+    "aaren": ("aaren", {}, "gru"),
+    "mamba": ("mamba", {}, "gru"),
 }
 # Fewer repeats at long T keep a default run within a few minutes on 2 CPU cores.
 DEFAULT_REPEATS = {20: 9, 64: 7, 256: 5, 1024: 3, 4096: 1}
-# The windowed attention builds a dense (B, T, T) mask and scores beyond its window: skip
-# lengths where one (B, T, T) float32 tensor would exceed this.
-ATTENTION_LIMIT_BYTES = 2 << 30
+# The windowed attention builds a dense (B, T, T) mask and scores beyond its window, Mamba's scan
+# a (B, T, d_inner * d_state) state: skip lengths where one such float32 tensor would exceed this.
+LARGEST_TENSOR_BYTES = 2 << 30
+
+
+def largest_tensor(name: str, B: int, T: int, D: int) -> tuple[int, str] | None:
+    """Bytes and description of a layer's float32 tensor that outgrows B * T * D, if it has one."""
+    if name == "transformer":
+        return B * T * T * 4, "dense (B, T, T) attention"
+    if name == "mamba":
+        config = BACKBONES["mamba"](d_model=D)
+        return B * T * config.expand * D * config.d_state * 4, "(B, T, d_inner * d_state) state"
+    return None
 
 
 def make_layer(name: str, d_model: int, device: torch.device) -> torch.nn.Module:
@@ -79,8 +91,9 @@ def main() -> None:
         x = torch.randn(B, T, D, device=device, requires_grad=True)
         layers = {}
         for name in args.layers:
-            if name == "transformer" and B * T * T * 4 > ATTENTION_LIMIT_BYTES:
-                results.append({"layer": name, "T": T, "skipped": "dense (B, T, T) attention"})
+            largest = largest_tensor(name, B, T, D)
+            if largest is not None and largest[0] > LARGEST_TENSOR_BYTES:
+                results.append({"layer": name, "T": T, "skipped": largest[1]})
                 continue
             layers[name] = make_layer(name, D, device)
 

@@ -28,6 +28,11 @@ MIN_RNN_PAPER = (
     "Feng et al. 2024, Were RNNs All We Needed?, D4RL decision-model experiment "
     "(hopper-medium is the one figure confirmed here)"
 )
+DECISION_MAMBA_PAPER = (
+    "Ota 2024, Decision Mamba: Reinforcement Learning via Sequence Modeling with Selective State "
+    "Spaces (arXiv 2403.19925), as collected in Cherepanov et al., RATE (arXiv 2306.09459), "
+    "Table 3; best evaluation during training (its author, of hopper-medium: 83.5)"
+)
 
 # D4RL dataset -> (CORL last, CORL best, DT paper), each (mean, std).
 _DECISION_TRANSFORMER = {
@@ -41,12 +46,25 @@ _DECISION_TRANSFORMER = {
     "walker2d-medium-replay-v2": ((59.86, 2.73), (68.22, 1.20), (66.6, 3.0)),
     "walker2d-medium-expert-v2": ((107.11, 0.96), (108.71, 0.34), (108.1, 0.2)),
 }
+# D4RL dataset -> Decision Mamba's (mean, std).
+_DECISION_MAMBA = {
+    "halfcheetah-medium-v2": (42.8, 0.1),
+    "halfcheetah-medium-replay-v2": (39.6, 0.1),
+    "halfcheetah-medium-expert-v2": (91.9, 0.6),
+    "hopper-medium-v2": (83.5, 12.5),
+    "hopper-medium-replay-v2": (82.6, 4.6),
+    "hopper-medium-expert-v2": (111.1, 0.3),
+    "walker2d-medium-v2": (78.2, 0.6),
+    "walker2d-medium-replay-v2": (70.9, 4.3),
+    "walker2d-medium-expert-v2": (108.3, 0.5),
+}
 
 PUBLISHED_SCORES: dict[str, tuple[PublishedScore, ...]] = {
     name: (
         PublishedScore("DT (CORL, last)", *last, source=CORL_DT),
         PublishedScore("DT (CORL, best)", *best, source=CORL_DT),
         PublishedScore("DT (paper)", *paper, source=DT_PAPER),
+        PublishedScore("DMamba (paper, best)", *_DECISION_MAMBA[name], source=DECISION_MAMBA_PAPER),
     )
     for name, (last, best, paper) in _DECISION_TRANSFORMER.items()
 }

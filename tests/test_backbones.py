@@ -87,11 +87,20 @@ def test_every_parameter_gets_a_gradient(backbone_name):
 
 
 def test_registry_rejects_unknown_names_and_bad_sizes():
-    with pytest.raises(ValueError, match="unknown backbone 'mamba'"):
-        build_backbone("mamba")
+    with pytest.raises(ValueError, match="unknown backbone 'xlstm'"):
+        build_backbone("xlstm")
     with pytest.raises(ValueError, match="d_model"):
         build_backbone("gru", d_model=0)
-    assert set(BACKBONES) == {"min-gru", "min-lstm", "transformer", "s4", "gru", "lstm"}
+    assert set(BACKBONES) == {
+        "min-gru",
+        "min-lstm",
+        "transformer",
+        "s4",
+        "gru",
+        "lstm",
+        "aaren",
+        "mamba",
+    }
 
 
 def test_transformer_cache_is_exact_past_its_window():

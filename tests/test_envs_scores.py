@@ -64,6 +64,7 @@ def test_baseline_lookup():
         "DT (CORL, last)",
         "DT (CORL, best)",
         "DT (paper)",
+        "DMamba (paper, best)",
         "minLSTM (paper)",
         "minGRU (paper)",
     ]
@@ -86,6 +87,13 @@ def test_every_published_number_appears_in_the_reference_table_row():
         )
         paper = by_method["DT (paper)"]
         assert f"| {name.removesuffix('-v2')} | {paper.mean:.1f} ± {paper.std:.1f} |" in text
+    decision_mamba = [
+        next(s for s in PUBLISHED_SCORES[f"{env}-{level}-v2"] if s.method.startswith("DMamba"))
+        for level in ("medium", "medium-replay", "medium-expert")
+        for env in ("halfcheetah", "hopper", "walker2d")
+    ]  # in the reference table's column order
+    cells = " | ".join(f"{s.mean:.1f}±{s.std:.1f}" for s in decision_mamba)
+    assert f"| Decision Mamba (Ota 2024, arXiv 2403.19925) | {cells} |" in text
     min_rnn = [s for s in PUBLISHED_SCORES["hopper-medium-v2"] if "min" in s.method]
     assert [f"{s.method.split()[0]} {s.mean}" for s in min_rnn] == ["minLSTM 85.0", "minGRU 79.4"]
     assert "minLSTM 85.0, minGRU 79.4" in text

@@ -197,7 +197,7 @@ def test_unknown_dataset_and_backbone(tmp_path, tiny_dataset, capsys):
     )
     assert not (tmp_path / "run").exists()
     with pytest.raises(SystemExit) as exit_status:
-        train.main(["backbone:mamba"])
+        train.main(["backbone:xlstm"])
     assert exit_status.value.code == 2
 
 

@@ -1,0 +1,147 @@
+"""The selective state-space block of Mamba (Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling
+with Selective State Spaces", Sec. 3 and Fig. 3), its S6 layer by Alg. 2:
+
+    x, z = in_proj(u);  x = SiLU(causal depthwise conv1d(x))             (Fig. 3, left branch)
+    B = s_B(x),  C = s_C(x),  Delta = softplus(dt_proj(s_Delta(x)))        (Alg. 2, lines 2-4)
+    A_bar = exp(Delta A),  B_bar x = Delta B x      (Eq. 4's A_bar; B_bar simplified, as the code)
+    h_t = A_bar_t * h_{t-1} + B_bar_t x_t,   y_t = C_t . h_t + D * x_t    (Eq. 2a-2b, per channel)
+    out = out_proj(y * SiLU(z))
+A is real and diagonal per channel, A = -exp(A_log), S4D-real initialised: A_n = -(n + 1).
+The recurrence runs over every (channel, state) pair by the chunked linear scan; the state
+carried between chunks is the conv window (the last d_conv - 1 inputs) and h.
+Parameter names and shapes are those of the reference implementation (mamba_simple.py), so its
+weights load one to one.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .scan import linear_scan
+from .stack import BackboneConfig
+
+
+def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    """x with softplus(x) = y, for y > 0: y + log(1 - exp(-y))."""
+    return y + torch.log(-torch.expm1(-y))
+
+
+class Mamba(nn.Module):
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int,
+        d_conv: int,
+        expand: int,
+        dt_rank: int,
+        dt_min: float,
+        dt_max: float,
+    ):
+        super().__init__()
+        self.d_inner, self.d_state, self.dt_rank = expand * d_model, d_state, dt_rank
+        self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=False)
+        # Padding comes from the carried window, not from the layer.
+        self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner)
+        self.x_proj = nn.Linear(self.d_inner, dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(dt_rank, self.d_inner)
+        # As the reference: weights uniform in +-dt_rank^-1/2 and a bias that makes
+        # softplus(bias) = Delta log-uniform in [dt_min, dt_max]. The decision model's GPT-2
+        # initialisation skips this module (`keep_init`).
+        nn.init.uniform_(self.dt_proj.weight, -(dt_rank**-0.5), dt_rank**-0.5)
+        log_dt = torch.rand(self.d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(inverse_softplus(torch.exp(log_dt)))
+        self.dt_proj.keep_init = True
+        state_index = torch.arange(1, d_state + 1, dtype=torch.float32)
+        self.A_log = nn.Parameter(torch.log(state_index).repeat(self.d_inner, 1))  # (d_inner, N)
+        self.D = nn.Parameter(torch.ones(self.d_inner))
+        for dynamics in (self.A_log, self.D, self.dt_proj.bias):
+            dynamics.no_weight_decay = True  # as the reference: decay would drag A to -1, D to 0
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
+
+    def _convolve(self, window: torch.Tensor, x: torch.Tensor):
+        """Causal depthwise conv and SiLU of x (B, d_inner, T) after the carried window
+        (B, d_inner, d_conv - 1) -> (output (B, d_inner, T), the new window)."""
+        T = x.shape[-1]
+        padded = torch.cat([window, x], dim=-1)  # (B, d_inner, d_conv - 1 + T)
+        return F.silu(self.conv1d(padded)), padded[..., T:]
+
+    def _selective_ssm(self, x: torch.Tensor):
+        """A_bar, B_bar x (..., d_inner, N) and C (..., N) from x (..., d_inner), in A's dtype
+        (fp32 under autocast: the recurrence accumulates in fp32)."""
+        A = -torch.exp(self.A_log)  # (d_inner, N)
+        sizes = [self.dt_rank, self.d_state, self.d_state]
+        dt_low, B, C = self.x_proj(x).to(A.dtype).split(sizes, dim=-1)  # Alg. 2, lines 2-3
+        dt = F.softplus(self.dt_proj(dt_low).to(A.dtype))  # Delta (Alg. 2, line 4): (..., d_inner)
+        A_bar = (dt.unsqueeze(-1) * A).exp_()  # Eq. 4 (Alg. 2, line 5): (..., d_inner, N)
+        B_bar_x = (dt * x.to(A.dtype)).unsqueeze(-1) * B.unsqueeze(-2)  # (..., d_inner, N)
+        return A_bar, B_bar_x, C
+
+    def _output(self, h, C, x, z) -> torch.Tensor:
+        """y = C . h + D x gated by SiLU(z): h (..., d_inner, N), C (..., N), x, z (..., d_inner)"""
+        y = (h @ C.unsqueeze(-1)).squeeze(-1) + self.D * x  # (..., d_inner)
+        return self.out_proj(y * F.silu(z))
+
+    def initial_state(self, batch_size: int):
+        A_log, kernel_size = self.A_log, self.conv1d.kernel_size[0]
+        window = A_log.new_zeros(batch_size, self.d_inner, kernel_size - 1)
+        return window, A_log.new_zeros(batch_size, self.d_inner, self.d_state)  # h: (B, d_inner, N)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_chunk(x, self.initial_state(x.shape[0]))[0]
+
+    def forward_chunk(self, x: torch.Tensor, state):
+        B, T, D = x.shape
+        window, h0 = state
+        x, z = self.in_proj(x).chunk(2, dim=-1)  # (B, T, d_inner) each
+        x, window = self._convolve(window, x.transpose(1, 2))  # (B, d_inner, T)
+        x = x.transpose(1, 2)  # (B, T, d_inner)
+        A_bar, B_bar_x, C = self._selective_ssm(x)  # (B, T, d_inner, N) twice, (B, T, N)
+        h = linear_scan(A_bar.flatten(2), B_bar_x.flatten(2), h0.flatten(1))  # (B, T, d_inner N)
+        h = h.unflatten(-1, (self.d_inner, self.d_state))  # (B, T, d_inner, N)
+        return self._output(h, C, x, z), (window, h[:, -1])
+
+    def step(self, x_t: torch.Tensor, state):
+        window, h = state
+        x, z = self.in_proj(x_t).chunk(2, dim=-1)  # (B, d_inner) each
+        x, window = self._convolve(window, x.unsqueeze(-1))  # (B, d_inner, 1)
+        x = x.squeeze(-1)  # (B, d_inner)
+        A_bar, B_bar_x, C = self._selective_ssm(x)  # (B, d_inner, N) twice, (B, N)
+        h = A_bar * h + B_bar_x
+        return self._output(h, C, x, z), (window, h)
+
+
+@dataclass(frozen=True)
+class MambaConfig(BackboneConfig):
+    d_state: int = 16
+    """N: state size per channel."""
+    d_conv: int = 4
+    """Width of the causal depthwise convolution."""
+    expand: int = 2
+    """Inner width relative to d_model."""
+    dt_rank: int | Literal["auto"] = "auto"
+    """Rank of the step-size projection; 'auto' = ceil(d_model / 16)."""
+    dt_min: float = 1e-3
+    """Smallest initial step size Delta."""
+    dt_max: float = 1e-1
+    """Largest initial step size Delta."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("d_state", "d_conv", "expand"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.dt_rank != "auto" and self.dt_rank <= 0:
+            raise ValueError(f"dt_rank must be 'auto' or positive, got {self.dt_rank}")
+        if not 0 < self.dt_min <= self.dt_max:
+            raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
+
+    def make_mixer(self) -> nn.Module:
+        dt_rank = math.ceil(self.d_model / 16) if self.dt_rank == "auto" else self.dt_rank
+        return Mamba(
+            self.d_model, self.d_state, self.d_conv, self.expand, dt_rank, self.dt_min, self.dt_max
+        )
