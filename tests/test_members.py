@@ -9,6 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import evaluate
 import train
+from agents import BACKBONES
 from agents.checkpoint import load_checkpoint
 from agents.dropout import Dropout, supplied_noise
 from tests.test_train import TINY, error_of, run
@@ -21,7 +22,7 @@ def member_weights(run_dir, index: int) -> dict[str, torch.Tensor]:
     return {name: t[index] for name, t in payload["model"]["state_dict"].items()}
 
 
-@pytest.mark.parametrize("backbone", ["min-gru", "transformer", "gru"])
+@pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_a_member_does_not_depend_on_the_others(tmp_path, tiny_dataset, backbone):
     flags = ["--steps", "4", *FAST]
     first = run(tmp_path / "a", tiny_dataset, "--seeds", "0", "1", *flags, backbone=backbone)
