@@ -9,8 +9,8 @@ mode), two scores, always labelled:
 Over seeds: mean and 95% t-interval (scoring.summarize). Over the suite: IQM and mean with
 stratified-bootstrap 95% CIs, and performance profiles, from rliable (Agarwal et al. 2021)."""
 
+import contextlib
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -113,15 +113,8 @@ def suite_aggregates(matrices: dict, reps: int) -> dict:
     """IQM and mean over all runs and datasets, with stratified-bootstrap 95% CIs (rliable)."""
     if not matrices:
         return {}
-    with warnings.catch_warnings():
-        # rliable 1.2 seeds arch's bootstrap through `random_state`, which arch 7 deprecates.
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
-        points, intervals = rly.get_interval_estimates(
-            matrices,
-            _iqm_and_mean,
-            reps=reps,
-            random_state=np.random.RandomState(0),  # the same report from the same scores
-        )
+    with seeded_numpy():
+        points, intervals = rly.get_interval_estimates(matrices, _iqm_and_mean, reps=reps)
     return {
         backbone: {
             metric: {
@@ -136,6 +129,19 @@ def suite_aggregates(matrices: dict, reps: int) -> dict:
 
 
 def performance_profiles(matrices: dict, reps: int) -> tuple[dict, dict]:
-    """Fraction of runs scoring above each threshold in PROFILE_THRESHOLDS, with CIs (rliable;
-    its profile takes no seed, so only the plotted bands vary between renderings)."""
-    return rly.create_performance_profile(matrices, PROFILE_THRESHOLDS, reps=reps)
+    """Fraction of runs scoring above each threshold in PROFILE_THRESHOLDS, with CIs (rliable)."""
+    with seeded_numpy():
+        return rly.create_performance_profile(matrices, PROFILE_THRESHOLDS, reps=reps)
+
+
+@contextlib.contextmanager
+def seeded_numpy(seed: int = 0):
+    """The same report from the same scores: rliable 1.2 resamples with numpy's global RNG
+    (its `random_state` argument does not reach the resampling), so seed that for the call and
+    restore it afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)

@@ -82,7 +82,9 @@ def run_local(tasks: list[RunTask], workers: int, threads: int, on_event: Events
         environment = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         if gpus:
             environment["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
-        process = context.Process(target=_pool_worker, args=(task_queue, events, threads, os.getpid()))
+        process = context.Process(
+            target=_pool_worker, args=(task_queue, events, threads, os.getpid())
+        )
         with _environment(environment):  # the child copies os.environ when it starts
             process.start()
         processes.append(process)

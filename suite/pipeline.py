@@ -45,9 +45,19 @@ def tasks_to_run(suite: Suite, results: ResultsFolder, execution: Execution) -> 
         run_dir = results.run_dir(name)
         if is_complete(run_dir, suite):
             continue
-        args = replace(suite.training_args(dataset, backbone, seed, run_dir), device=execution.device)
-        tasks.append(RunTask(name, run_dir, args_to_dict(args), suite.eval_modes,
-                             suite.eval_episodes, execution.threads_per_run))  # fmt: skip
+        args = replace(
+            suite.training_args(dataset, backbone, seed, run_dir), device=execution.device
+        )
+        tasks.append(
+            RunTask(
+                name,
+                run_dir,
+                args_to_dict(args),
+                suite.eval_modes,
+                suite.eval_episodes,
+                execution.threads_per_run,
+            )
+        )
     return tasks
 
 
@@ -63,8 +73,9 @@ def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> list:
     outcomes = []
     with make_progress(run_dirs, suite.steps, workers) as progress:
         if ray is not None:
-            outcomes = run_ray(tasks, ray, execution.threads_per_run, RAY_MAX_RETRIES,
-                               progress.on_event)  # fmt: skip
+            outcomes = run_ray(
+                tasks, ray, execution.threads_per_run, RAY_MAX_RETRIES, progress.on_event
+            )
         elif tasks:
             outcomes = run_local(tasks, workers, execution.threads_per_run, progress.on_event)
     write_report(results)

@@ -33,8 +33,9 @@ def _references(axes) -> None:
 def _grid(count: int, width: float = 4.2, height: float = 3.4):
     columns = min(count, 3)
     rows = math.ceil(count / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows),
-                                squeeze=False)  # fmt: skip
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(width * columns, height * rows), squeeze=False
+    )
     for extra in axes.flat[count:]:
         extra.set_visible(False)
     return figure, list(axes.flat)
@@ -53,11 +54,25 @@ def scores_chart(report: dict) -> bytes:
             means = [np.nan if c["mean"] is None else c["mean"] for c in cells]
             errors = [0 if c["ci_low"] is None else c["ci_high"] - c["mean"] for c in cells]
             positions = np.arange(len(cells)) + (index - (len(suite["eval_modes"]) - 1) / 2) * width
-            axes.bar(positions, means, width, yerr=errors, capsize=3, label=mode,
-                     color=colors[: len(cells)], hatch=MODE_HATCHES[mode], edgecolor="black")  # fmt: skip
+            axes.bar(
+                positions,
+                means,
+                width,
+                yerr=errors,
+                capsize=3,
+                label=mode,
+                color=colors[: len(cells)],
+                hatch=MODE_HATCHES[mode],
+                edgecolor="black",
+            )
         for score in report["published"][dataset]["scores"][:1]:  # one line keeps it readable
-            axes.axhline(score["mean"], color="red", linestyle="--", linewidth=1,
-                         label=f"{score['method']} ({report['published'][dataset]['label']})")  # fmt: skip
+            axes.axhline(
+                score["mean"],
+                color="red",
+                linestyle="--",
+                linewidth=1,
+                label=f"{score['method']} ({report['published'][dataset]['label']})",
+            )
         _references(axes)
         axes.set_xticks(np.arange(len(suite["backbones"])), suite["backbones"], rotation=30)
         axes.set_title(dataset, fontsize=9)
@@ -88,8 +103,10 @@ def learning_curves_chart(suite: dict, curves: dict) -> bytes:
         axes.set_xlabel("gradient steps")
         axes.set_ylabel(f"{SCORE_LABEL}\n(periodic evaluation)")
         axes.legend(fontsize=6)
-    figure.suptitle(f"Learning curves ({suite['eval_modes'][0]} rollouts): mean and 95% CI over "
-                    "seeds", fontsize=10)  # fmt: skip
+    figure.suptitle(
+        f"Learning curves ({suite['eval_modes'][0]} rollouts): mean and 95% CI over seeds",
+        fontsize=10,
+    )
     return _png(figure)
 
 
@@ -114,22 +131,27 @@ def profile_chart(profiles: dict, profile_cis: dict, thresholds: np.ndarray, tit
 
 
 def aggregates_chart(aggregates: dict, title: str) -> bytes:
+    """IQM and mean per backbone with their bootstrap intervals (computed by rliable)."""
     backbones = list(aggregates)
-    points = {b: np.array([aggregates[b]["iqm"]["value"], aggregates[b]["mean"]["value"]])
-              for b in backbones}  # fmt: skip
-    intervals = {
-        b: np.array([[aggregates[b][m]["ci_low"] for m in ("iqm", "mean")],
-                     [aggregates[b][m]["ci_high"] for m in ("iqm", "mean")]])  # fmt: skip
-        for b in backbones
-    }
-    figure, _ = plot_utils.plot_interval_estimates(
-        points,
-        intervals,
-        metric_names=["IQM", "Mean"],
-        algorithms=backbones,
-        colors=dict(zip(backbones, plt.cm.tab10.colors, strict=False)),
-        xlabel=f"{SCORE_LABEL}, 95% bootstrap CI",
-        xlabel_y_coordinate=-0.3,
-    )
-    figure.suptitle(f"Across datasets, {title}", fontsize=10, y=1.08)
+    figure, panels = plt.subplots(1, 2, figsize=(8.4, 1.2 + 0.45 * len(backbones)), sharey=True)
+    colors = plt.cm.tab10.colors
+    for axes, (metric, label) in zip(panels, (("iqm", "IQM"), ("mean", "Mean")), strict=True):
+        for row, backbone in enumerate(backbones):
+            value = aggregates[backbone][metric]
+            axes.barh(
+                row,
+                value["ci_high"] - value["ci_low"],
+                left=value["ci_low"],
+                height=0.6,
+                color=colors[row % len(colors)],
+                alpha=0.75,
+            )
+            axes.plot([value["value"]] * 2, [row - 0.3, row + 0.3], color="black")
+        for x in (0, 100):
+            axes.axvline(x, color="grey", linewidth=0.8, linestyle=":" if x else "-")
+        axes.set_title(label, fontsize=10)
+        axes.set_xlabel(f"{SCORE_LABEL}\n(bar: 95% bootstrap CI, line: estimate)", fontsize=8)
+    panels[0].set_yticks(range(len(backbones)), backbones)
+    figure.suptitle(f"Across datasets, {title}", fontsize=10)
+    figure.tight_layout()
     return _png(figure)

@@ -32,8 +32,10 @@ class LogProgress:
             return
         outcome = event[1]
         if outcome.status == "finished":
-            detail = (f"score {outcome.score:.1f} (train {outcome.train_seconds:.1f} s, evaluate "
-                      f"{outcome.evaluate_seconds:.1f} s)")  # fmt: skip
+            detail = (
+                f"score {outcome.score:.1f} (train {outcome.train_seconds:.1f} s, evaluate "
+                f"{outcome.evaluate_seconds:.1f} s)"
+            )
         else:
             detail = outcome.error or "stopped; its checkpoint is kept"
         print(f"{stamp} {outcome.status} {outcome.name}: {detail}", flush=True)
@@ -65,7 +67,9 @@ class LiveProgress:
         outcome = event[1]
         self.state[outcome.name] = outcome.status
         if outcome.status == "finished":
-            self.durations.append(time.monotonic() - self.started.get(outcome.name, time.monotonic()))
+            self.durations.append(
+                time.monotonic() - self.started.get(outcome.name, time.monotonic())
+            )
             self.detail[outcome.name] = f"score {outcome.score:.1f}"
         else:
             self.detail[outcome.name] = outcome.error or ""

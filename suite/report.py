@@ -73,7 +73,9 @@ def _published_methods(report: dict) -> list[str]:
 def _published_cell(report: dict, dataset: str, method: str) -> str:
     for score in report["published"][dataset]["scores"]:
         if score["method"] == method:
-            return f"{score['mean']:.1f}" + ("" if score["std"] is None else f" ± {score['std']:.1f}")
+            return f"{score['mean']:.1f}" + (
+                "" if score["std"] is None else f" ± {score['std']:.1f}"
+            )
     return "n/a"
 
 
@@ -88,7 +90,10 @@ def table_rows(report: dict, mode: str, kind: str) -> tuple[list[str], list[list
     rows = [
         [
             dataset,
-            *(format_cell(by_key[dataset, backbone, mode][kind]) for backbone in suite["backbones"]),
+            *(
+                format_cell(by_key[dataset, backbone, mode][kind])
+                for backbone in suite["backbones"]
+            ),
             *(_published_cell(report, dataset, method) for method in methods),
         ]
         for dataset in suite["datasets"]
@@ -139,25 +144,66 @@ def render_markdown(report: dict) -> bytes:
 def render_csv(report: dict) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["dataset", "method", "mode", "score", "mean", "ci_low", "ci_high", "std",
-                     "per_seed_scores", "source"])  # fmt: skip
+    writer.writerow(
+        [
+            "dataset",
+            "method",
+            "mode",
+            "score",
+            "mean",
+            "ci_low",
+            "ci_high",
+            "std",
+            "per_seed_scores",
+            "source",
+        ]
+    )
     for cell in report["cells"]:
         for kind in aggregate.KINDS:
             summary = cell[kind]
             scores = " ".join(f"{score:.6g}" for score in summary["scores"])
-            writer.writerow([cell["dataset"], cell["backbone"], cell["mode"], kind,
-                             summary["mean"], summary["ci_low"], summary["ci_high"], "", scores,
-                             "this suite"])  # fmt: skip
+            writer.writerow(
+                [
+                    cell["dataset"],
+                    cell["backbone"],
+                    cell["mode"],
+                    kind,
+                    summary["mean"],
+                    summary["ci_low"],
+                    summary["ci_high"],
+                    "",
+                    scores,
+                    "this suite",
+                ]
+            )
     for dataset, entry in report["published"].items():
         for score in entry["scores"]:
-            writer.writerow([dataset, score["method"], "", entry["label"], score["mean"], "", "",
-                             score["std"], "", score["source"]])  # fmt: skip
+            writer.writerow(
+                [
+                    dataset,
+                    score["method"],
+                    "",
+                    entry["label"],
+                    score["mean"],
+                    "",
+                    "",
+                    score["std"],
+                    "",
+                    score["source"],
+                ]
+            )
     return buffer.getvalue().encode()
 
 
 def _tex(text: str) -> str:
-    for special, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"),
-                             ("%", r"\%"), ("#", r"\#"), ("†", r"$^\dagger$")):  # fmt: skip
+    for special, escaped in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("#", r"\#"),
+        ("†", r"$^\dagger$"),
+    ):
         text = text.replace(special, escaped)
     return text.replace("±", r"$\pm$").replace("–", "--")
 

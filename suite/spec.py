@@ -4,6 +4,7 @@ and suite files (TOML), command-line overrides, checks, and the training Args of
 Presets live in suite/presets.toml, in the same format as a user's own suite file: suites are data,
 and loading one never executes code (tomllib)."""
 
+import contextlib
 import dataclasses
 import sys
 from dataclasses import dataclass, field
@@ -173,7 +174,9 @@ def resolve(suite: Suite) -> Suite:
     if suite.target_returns == ():
         raise UsageError("--target-returns needs at least one value")
     for backbone in suite.backbones:
-        _check_backbone_fields(backbone, suite.backbone_settings | suite.overrides.get(backbone, {}))
+        _check_backbone_fields(
+            backbone, suite.backbone_settings | suite.overrides.get(backbone, {})
+        )
     # Settings shared with train.py are checked by train.py's own checks.
     from training import validate
 
@@ -229,10 +232,8 @@ def parse_assignments(assignments: tuple[str, ...], with_backbone: bool) -> dict
         if not separator or not dot or not name:
             form = "BACKBONE.FIELD=VALUE" if with_backbone else "FIELD=VALUE"
             raise UsageError(f"{assignment!r}: expected {form}")
-        try:
+        with contextlib.suppress(tomllib.TOMLDecodeError):  # a bare word stays text
             value = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            pass  # a bare word: keep it as text
         target = parsed.setdefault(backbone, {}) if with_backbone else parsed
         target[name.replace("-", "_")] = value
     return parsed

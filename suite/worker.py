@@ -84,8 +84,10 @@ def train_or_resume(task: RunTask) -> None:
         shutil.rmtree(task.run_dir, ignore_errors=True)
         training.train(args)
         return
-    saved = json.loads((task.run_dir / "config.json").read_text())
-    training.train(dataclasses.replace(training.args_from_dict(saved), resume=task.run_dir))
+    saved = training.args_from_dict(json.loads((task.run_dir / "config.json").read_text()))
+    training.train(
+        dataclasses.replace(saved, resume=task.run_dir, steps=args.steps, device=args.device)
+    )
 
 
 def evaluate_once(task: RunTask, mode: str) -> float:
