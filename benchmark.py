@@ -118,10 +118,10 @@ def run(command: Run) -> int:
     )
     try:
         outcomes = run_suite(suite_of(command), command.out_dir, execution)
-    except SuiteInterrupted as interruption:
+    except (SuiteInterrupted, KeyboardInterrupt) as interruption:
         again = shlex.join(["python", *sys.argv])
         print(f"interrupted; continue with: {again}", file=sys.stderr)
-        return 128 + interruption.signal_number
+        return 128 + getattr(interruption, "signal_number", signal.SIGINT)
     failed = [outcome for outcome in outcomes if outcome.status == "failed"]
     print(f"report: {command.out_dir / 'report.md'}")
     if failed:

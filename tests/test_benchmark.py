@@ -170,3 +170,21 @@ def test_a_run_resumes_from_its_checkpoint(tmp_path):
     (run_dir / "eval-recurrent.json").unlink()  # the evaluation of step 10, not wanted here
     outcome = run_one(whole)
     assert outcome.status == "finished" and torch_step(run_dir / "checkpoint.pt") == 20
+
+
+@pytest.mark.slow  # about a minute: an interrupted suite and its continuation
+def test_sigterm_stops_the_suite_and_says_how_to_continue(smoke_results, tmp_path):
+    out_dir = tmp_path / "results"
+    command = [sys.executable, "benchmark.py", *smoke_command(out_dir)]
+    process = subprocess.Popen(command, cwd=REPOSITORY, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out_dir.glob("runs/*/checkpoint.pt")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)  # to the suite alone: it stops its workers itself
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM
+    again = " ".join(["python", "benchmark.py", *smoke_command(out_dir)])
+    assert f"interrupted; continue with: {again}" in stderr
+    assert not (out_dir / "report.json").exists()
+    assert benchmark.main(smoke_command(out_dir)) == 0
+    assert cells(out_dir) == cells(smoke_results)
