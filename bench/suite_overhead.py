@@ -6,8 +6,9 @@ runs execute.
 
 overhead = wall - (sum of the runs' train + evaluate seconds) / workers: what a perfect scheduler
 with free process start-up would not spend (imports in the suite and its workers, Ray's start,
-dataset checks, the report and plots). CPU utilisation is read from /proc/stat (all cores)
-between the first run's start and the last run's end.
+dataset checks, the report and plots). Between the first run's start and the last run's end:
+the suite's share of all cores (CPU seconds of its process tree, from /proc/<pid>/stat) and how
+busy the machine was (/proc/stat, every process: on a shared machine others count too).
 """
 
 # ruff: noqa: E402  (the repository root goes on sys.path first, for `python bench/...`)
@@ -30,20 +31,37 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 RUN_TIMES = re.compile(r"train ([\d.]+) s, evaluate ([\d.]+) s")
 
 
-def cpu_times() -> tuple[int, int]:
-    """(busy, total) jiffies of all cores since boot."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by process `pid` and its descendants (children already waited
+    for are in its cutime/cstime), read from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = " ".join(p.read_text() for p in Path(f"/proc/{pid}/task").glob("*/children"))
+    except OSError:  # the process has just ended
+        return 0.0
+    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK") + sum(
+        tree_cpu_seconds(int(c)) for c in children.split()
+    )
+
+
+def machine_busy_fraction(before: list[int], after: list[int]) -> float:
+    """Share of all cores' time that was not idle (any process's) between two /proc/stat reads."""
+    busy = [sum(v) - v[3] - v[4] for v in (before, after)]  # all but idle and iowait
+    return (busy[1] - busy[0]) / max(1, sum(after) - sum(before))
+
+
+def cpu_line() -> list[int]:
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
 
 
 def measure(engine: str, steps: int, workers: int) -> dict:
-    samples: list[tuple[float, int, int]] = []
+    samples: list[tuple[float, float, list[int]]] = []  # (time, suite's CPU s, /proc/stat)
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            samples.append((time.monotonic(), *cpu_times()))
+            samples.append((time.monotonic(), tree_cpu_seconds(process.pid), cpu_line()))
             time.sleep(0.25)
 
     with tempfile.TemporaryDirectory() as folder:
@@ -62,10 +80,10 @@ def measure(engine: str, steps: int, workers: int) -> dict:
             "--workers",
             str(workers),
         ]
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
         start = time.monotonic()
         process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, text=True)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         events = [(time.monotonic(), line) for line in process.stdout]
         process.wait()
         wall = time.monotonic() - start
@@ -77,7 +95,7 @@ def measure(engine: str, steps: int, workers: int) -> dict:
     first = min(t for t, line in events if " started " in line)
     last = max(t for t, line in events if " finished " in line)
     inside = [s for s in samples if first <= s[0] <= last]
-    busy = (inside[-1][1] - inside[0][1]) / max(1, inside[-1][2] - inside[0][2])
+    (t0, cpu0, stat0), (t1, cpu1, stat1) = inside[0], inside[-1]
     ideal = sum(run_seconds) / workers
     return {
         "engine": engine,
@@ -90,7 +108,8 @@ def measure(engine: str, steps: int, workers: int) -> dict:
         "overhead_vs_runs": (wall - ideal) / ideal,
         "before_first_run_s": first - start,
         "after_last_run_s": start + wall - last,
-        "cpu_utilisation_while_running": busy,
+        "suite_cpu_share_while_running": (cpu1 - cpu0) / ((t1 - t0) * os.cpu_count()),
+        "machine_busy_while_running": machine_busy_fraction(stat0, stat1),
     }
 
 
@@ -125,7 +144,8 @@ def main() -> None:
         "overhead_vs_runs",
         "before_first_run_s",
         "after_last_run_s",
-        "cpu_utilisation_while_running",
+        "suite_cpu_share_while_running",
+        "machine_busy_while_running",
     ]
     report(payload, rows, columns, args.json)
 
