@@ -154,7 +154,7 @@ def connect_ray(address: str | None, repository: str):
     try:
         import ray
     except ImportError:
-        raise UsageError("--engine ray needs Ray: pip install 'ray[default]'") from None
+        raise UsageError("--engine ray needs Ray: pip install ray") from None
     if address not in (None, "auto"):
         _check_reachable(address)
     # Workers import the suite from the repository, which all nodes see at the same path.

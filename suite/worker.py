@@ -68,6 +68,7 @@ def run_one(task: RunTask, events=None) -> RunOutcome:
         return RunOutcome(task.name, "interrupted")
     except Exception as error:  # noqa: BLE001 (any failure ends this run only, with its line)
         line = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+        task.run_dir.mkdir(parents=True, exist_ok=True)  # it may have failed before training
         write_json(task.run_dir / FAILED_FILE, {"error": line})
         return RunOutcome(task.name, "failed", error=line)
     return RunOutcome(task.name, "finished", None, scores[0], train_seconds, evaluate_seconds)
