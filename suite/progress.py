@@ -82,7 +82,7 @@ class LiveProgress:
         return time.strftime("%H:%M:%S", time.gmtime(seconds))
 
     def _render(self):
-        table = Table("run", "state", "steps", "", title="benchmark suite")
+        table = Table("run", "state", "steps", "result", title="benchmark suite")
         styles = {"running": "cyan", "finished": "green", "failed": "red", "interrupted": "yellow"}
         for name, state in self.state.items():
             steps = trained_steps(self.run_dirs[name]) if state == "running" else ""
