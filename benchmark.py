@@ -1,0 +1,152 @@
+"""Compare backbones: a suite of datasets × backbones × seeds, trained and evaluated exactly as
+train.py and evaluate.py do, then one report beside the published numbers.
+
+    python benchmark.py run --preset smoke --out-dir RESULTS [--engine local|ray]
+    python benchmark.py run --suite my_suite.toml --out-dir RESULTS --seeds 0 1
+    python benchmark.py report RESULTS            # re-render the report, running nothing
+
+Presets (suite/presets.toml): smoke (seconds), hopper-cpu (about an hour on a laptop), paper (the
+paper's table: 3 envs × 3 levels, every registered backbone, 3 seeds, 100k steps). Every setting
+of a preset can be overridden by its flag. Re-running a command continues its results folder:
+finished runs are skipped, interrupted ones resume from their checkpoints.
+"""
+
+import dataclasses
+import shlex
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
+
+from suite.engines import SuiteInterrupted
+from suite.pipeline import Execution, run_suite, write_report
+from suite.results_folder import ResultsFolder
+from suite.spec import (
+    SETTINGS,
+    load_preset,
+    load_suite_file,
+    parse_assignments,
+    resolve,
+    with_overrides,
+)
+from training import UsageError
+
+# Flags generated from the suite's settings (suite/spec.py), so that every preset field has one.
+ASSIGNMENTS = {"backbone_settings": False, "overrides": True}  # name -> keyed by backbone
+SuiteFlags = dataclasses.make_dataclass(
+    "SuiteFlags",
+    [
+        (
+            name,
+            Annotated[
+                (tuple[str, ...] if name in ASSIGNMENTS else setting.type) | None,
+                tyro.conf.arg(
+                    help=setting.metadata["help"], help_behavior_hint="(default: the preset's)"
+                ),
+            ],
+            dataclasses.field(default=None),
+        )
+        for name, setting in SETTINGS.items()
+        if name != "name"
+    ],
+    frozen=True,
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Run a suite (or continue it) and write its report into --out-dir."""
+
+    out_dir: Path
+    """Results folder: runs/, suite.json and the report (on a path every node shares, for Ray)."""
+    preset: str | None = None
+    """A preset of suite/presets.toml (smoke, hopper-cpu, paper); default smoke."""
+    suite: Path | None = None
+    """A suite file (TOML, the keys of a preset at the top level) instead of --preset."""
+    settings: Annotated[SuiteFlags, tyro.conf.OmitArgPrefixes] = SuiteFlags()
+    engine: Literal["local", "ray"] = "local"
+    """local: a pool of worker processes on this machine. ray: one Ray task per run."""
+    workers: int | None = None
+    """Local runs at a time (default: one per GPU, else CPU cores // --threads-per-run)."""
+    threads_per_run: int = 1
+    """CPU threads of each run (torch and OpenMP)."""
+    ray_address: str | None = None
+    """Ray cluster to join: auto, host:port or ray://host:port (default: start a local Ray)."""
+    policies_dir: Path | None = None
+    """Behaviour policies for building missing replica datasets (see datasets.build)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where each run trains and evaluates."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Re-render the report files of a results folder from its runs, running nothing."""
+
+    results: tyro.conf.Positional[Path]
+    """The results folder (holding suite.json)."""
+
+
+def suite_of(command: Run):
+    if command.preset is not None and command.suite is not None:
+        raise UsageError("give --preset or --suite, not both")
+    if command.suite is not None:
+        suite = load_suite_file(command.suite)
+    else:
+        suite = load_preset(command.preset or "smoke")
+    flags = dataclasses.asdict(command.settings)
+    for name, keyed in ASSIGNMENTS.items():
+        if flags[name] is not None:
+            flags[name] = parse_assignments(flags[name], keyed)
+    return resolve(with_overrides(suite, flags))
+
+
+def run(command: Run) -> int:
+    if command.workers is not None and command.workers <= 0:
+        raise UsageError(f"--workers must be positive, got {command.workers}")
+    if command.threads_per_run <= 0:
+        raise UsageError(f"--threads-per-run must be positive, got {command.threads_per_run}")
+    execution = Execution(
+        command.engine,
+        command.workers,
+        command.threads_per_run,
+        command.ray_address,
+        command.policies_dir,
+        command.device,
+    )
+    try:
+        outcomes = run_suite(suite_of(command), command.out_dir, execution)
+    except (SuiteInterrupted, KeyboardInterrupt) as interruption:
+        again = shlex.join(["python", *sys.argv])
+        print(f"interrupted; continue with: {again}", file=sys.stderr)
+        return 128 + getattr(interruption, "signal_number", signal.SIGINT)
+    failed = [outcome for outcome in outcomes if outcome.status == "failed"]
+    print(f"report: {command.out_dir / 'report.md'}")
+    if failed:
+        print(f"{len(failed)} run(s) failed; see {command.out_dir / 'report.md'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def report(command: Report) -> int:
+    content = write_report(ResultsFolder(command.results))
+    print(f"report: {command.results / 'report.md'}")
+    return 1 if content["failed"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = tyro.extras.subcommand_cli_from_dict(
+        {"run": Run, "report": Report}, args=argv, description=__doc__
+    )
+    try:
+        return run(command) if isinstance(command, Run) else report(command)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `benchmark.py ... | head` ends quietly
+    sys.exit(main())

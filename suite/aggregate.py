@@ -1,0 +1,147 @@
+"""From the run folders of a suite to its numbers, as the field reports them.
+
+A run's score is its mean D4RL-normalised score over the evaluation episodes at the first target
+return (the env's highest by default, the one CORL reports). Per cell (dataset × backbone ×
+mode), two scores, always labelled:
+- last: the final checkpoint, evaluated with `eval_episodes` episodes (the headline);
+- best: the best of the periodic evaluations during training (TensorBoard
+  eval/normalized_score_<target>, `periodic_eval_episodes` episodes each, in the first mode).
+Over seeds: mean and 95% t-interval (scoring.summarize). Over the suite: IQM and mean with
+stratified-bootstrap 95% CIs, and performance profiles, from rliable (Agarwal et al. 2021)."""
+
+import contextlib
+import json
+from pathlib import Path
+
+import numpy as np
+from rliable import library as rly
+from rliable import metrics
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from scoring import summarize
+from suite.results_folder import eval_path
+from suite.spec import Suite
+from suite.worker import first_target_score
+
+KINDS = ("last", "best")
+PROFILE_THRESHOLDS = np.linspace(0.0, 120.0, 49)  # normalised score tau, every 2.5
+
+
+def periodic_scores(run_dir: Path, target: float) -> list[tuple[int, float]]:
+    """(step, score) of each periodic evaluation during training, from TensorBoard."""
+    if not run_dir.is_dir():
+        return []
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    tag = f"eval/normalized_score_{target:g}"
+    if tag not in events.Tags()["scalars"]:
+        return []
+    return [(event.step, event.value) for event in events.Scalars(tag)]
+
+
+def run_scores(suite: Suite, runs_root: Path) -> dict:
+    """{(dataset, backbone, seed, mode): {"last": score or None, "best": score or None}} and
+    {(dataset, backbone, seed): [(step, score), ...]} (the learning curves)."""
+    scores, curves = {}, {}
+    for dataset, backbone, seed in suite.runs():
+        run_dir = runs_root / suite.run_name(dataset, backbone, seed)
+        reports = {
+            mode: json.loads(eval_path(run_dir, mode).read_text())
+            for mode in suite.eval_modes
+            if eval_path(run_dir, mode).is_file()
+        }
+        curve = []
+        if reports:  # a finished run: its scored target is the evaluation's first
+            target = next(iter(reports.values()))["targets"][0]["target_return"]
+            curve = periodic_scores(run_dir, target)
+        curves[dataset, backbone, seed] = curve
+        for mode in suite.eval_modes:
+            last = first_target_score(reports[mode]) if mode in reports else None
+            # Periodic evaluations ran in the first mode only (the last of them at the end).
+            best = None
+            if mode == suite.eval_modes[0] and curve and last is not None:
+                best = max(value for _, value in curve)
+            scores[dataset, backbone, seed, mode] = {"last": last, "best": best}
+    return scores, curves
+
+
+def seed_summary(seeds: list[int], scores: list[float]) -> dict:
+    """Mean and 95% t-interval over seeds (the interval needs two seeds at least)."""
+    if not scores:
+        return {"mean": None, "ci_low": None, "ci_high": None, "seeds": [], "scores": []}
+    summary = summarize([np.array([score]) for score in scores])
+    low, high = summary["ci95"] or (None, None)
+    mean = float(summary["normalized_score_mean"])
+    return {"mean": mean, "ci_low": low, "ci_high": high, "seeds": seeds, "scores": scores}
+
+
+def cells(suite: Suite, scores: dict) -> list[dict]:
+    rows = []
+    for dataset in suite.datasets:
+        for backbone in suite.backbones:
+            for mode in suite.eval_modes:
+                row = {"dataset": dataset, "backbone": backbone, "mode": mode}
+                for kind in KINDS:
+                    pairs = [
+                        (seed, scores[dataset, backbone, seed, mode][kind]) for seed in suite.seeds
+                    ]
+                    present = [(seed, score) for seed, score in pairs if score is not None]
+                    row[kind] = seed_summary([s for s, _ in present], [v for _, v in present])
+                rows.append(row)
+    return rows
+
+
+def score_matrices(suite: Suite, scores: dict, mode: str, kind: str) -> dict:
+    """{backbone: (seeds × datasets) array} for the backbones with every run scored: rliable
+    needs complete matrices."""
+    matrices = {}
+    for backbone in suite.backbones:
+        matrix = [
+            [scores[dataset, backbone, seed, mode][kind] for dataset in suite.datasets]
+            for seed in suite.seeds
+        ]
+        if all(score is not None for row in matrix for score in row):
+            matrices[backbone] = np.array(matrix, dtype=np.float64)
+    return matrices
+
+
+def _iqm_and_mean(matrix: np.ndarray) -> np.ndarray:
+    return np.array([metrics.aggregate_iqm(matrix), metrics.aggregate_mean(matrix)])
+
+
+def suite_aggregates(matrices: dict, reps: int) -> dict:
+    """IQM and mean over all runs and datasets, with stratified-bootstrap 95% CIs (rliable)."""
+    if not matrices:
+        return {}
+    with seeded_numpy():
+        points, intervals = rly.get_interval_estimates(matrices, _iqm_and_mean, reps=reps)
+    return {
+        backbone: {
+            metric: {
+                "value": float(points[backbone][index]),
+                "ci_low": float(intervals[backbone][0][index]),
+                "ci_high": float(intervals[backbone][1][index]),
+            }
+            for index, metric in enumerate(("iqm", "mean"))
+        }
+        for backbone in matrices
+    }
+
+
+def performance_profiles(matrices: dict, reps: int) -> tuple[dict, dict]:
+    """Fraction of runs scoring above each threshold in PROFILE_THRESHOLDS, with CIs (rliable)."""
+    with seeded_numpy():
+        return rly.create_performance_profile(matrices, PROFILE_THRESHOLDS, reps=reps)
+
+
+@contextlib.contextmanager
+def seeded_numpy(seed: int = 0):
+    """The same report from the same scores: rliable 1.2 resamples with numpy's global RNG
+    (its `random_state` argument does not reach the resampling), so seed that for the call and
+    restore it afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)

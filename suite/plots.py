@@ -1,0 +1,157 @@
+"""The suite's PNG figures: scores per dataset, learning curves, and rliable's performance
+profile and aggregate intervals. Each function returns PNG bytes (written atomically by the
+caller)."""
+
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 (the backend is chosen before pyplot loads)
+import numpy as np  # noqa: E402
+from rliable import plot_utils  # noqa: E402
+
+from scoring import summarize  # noqa: E402
+
+SCORE_LABEL = "D4RL-normalised score"
+MODE_HATCHES = {"recurrent": "", "windowed": "//"}
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _references(axes) -> None:
+    axes.axhline(0, color="grey", linewidth=0.8, label="random policy (0)")
+    axes.axhline(100, color="grey", linewidth=0.8, linestyle=":", label="expert policy (100)")
+
+
+def _grid(count: int, width: float = 4.2, height: float = 3.4):
+    columns = min(count, 3)
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(width * columns, height * rows), squeeze=False
+    )
+    for extra in axes.flat[count:]:
+        extra.set_visible(False)
+    return figure, list(axes.flat)
+
+
+def scores_chart(report: dict) -> bytes:
+    """Bars per backbone (last checkpoint, each mode), 95% CI over seeds; one panel per dataset."""
+    suite = report["suite"]
+    by_key = {(c["dataset"], c["backbone"], c["mode"]): c["last"] for c in report["cells"]}
+    figure, panels = _grid(len(suite["datasets"]))
+    width = 0.8 / len(suite["eval_modes"])
+    colors = plt.cm.tab10.colors
+    for axes, dataset in zip(panels, suite["datasets"], strict=False):
+        for index, mode in enumerate(suite["eval_modes"]):
+            cells = [by_key[dataset, backbone, mode] for backbone in suite["backbones"]]
+            means = [np.nan if c["mean"] is None else c["mean"] for c in cells]
+            errors = [0 if c["ci_low"] is None else c["ci_high"] - c["mean"] for c in cells]
+            positions = np.arange(len(cells)) + (index - (len(suite["eval_modes"]) - 1) / 2) * width
+            axes.bar(
+                positions,
+                means,
+                width,
+                yerr=errors,
+                capsize=3,
+                label=mode,
+                color=colors[: len(cells)],
+                hatch=MODE_HATCHES[mode],
+                edgecolor="black",
+            )
+        for score in report["published"][dataset]["scores"][:1]:  # one line keeps it readable
+            axes.axhline(
+                score["mean"],
+                color="red",
+                linestyle="--",
+                linewidth=1,
+                label=f"{score['method']} ({report['published'][dataset]['label']})",
+            )
+        _references(axes)
+        axes.set_xticks(np.arange(len(suite["backbones"])), suite["backbones"], rotation=30)
+        axes.set_title(dataset, fontsize=9)
+        axes.set_ylabel(f"{SCORE_LABEL}\n(last checkpoint)")
+        axes.legend(fontsize=6, title="hatch: rollout mode", title_fontsize=6)
+    figure.suptitle("Score per dataset: mean and 95% CI over seeds", fontsize=10)
+    return _png(figure)
+
+
+def learning_curves_chart(suite: dict, curves: dict) -> bytes:
+    """Periodic evaluation score over training steps: mean and 95% CI band over seeds."""
+    figure, panels = _grid(len(suite["datasets"]))
+    for axes, dataset in zip(panels, suite["datasets"], strict=False):
+        for backbone in suite["backbones"]:
+            per_seed = [dict(curves[dataset, backbone, seed]) for seed in suite["seeds"]]
+            per_seed = [curve for curve in per_seed if curve]
+            if not per_seed:
+                continue
+            steps = sorted(set.intersection(*(set(curve) for curve in per_seed)))
+            summaries = [summarize([np.array([c[step]]) for c in per_seed]) for step in steps]
+            means = np.array([s["normalized_score_mean"] for s in summaries])
+            (line,) = axes.plot(steps, means, marker="o", markersize=3, label=backbone)
+            if len(per_seed) > 1:
+                low, high = np.array([s["ci95"] for s in summaries]).T
+                axes.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
+        _references(axes)
+        axes.set_title(dataset, fontsize=9)
+        axes.set_xlabel("gradient steps")
+        axes.set_ylabel(f"{SCORE_LABEL}\n(periodic evaluation)")
+        axes.legend(fontsize=6)
+    figure.suptitle(
+        f"Learning curves ({suite['eval_modes'][0]} rollouts): mean and 95% CI over seeds",
+        fontsize=10,
+    )
+    return _png(figure)
+
+
+def profile_chart(profiles: dict, profile_cis: dict, thresholds: np.ndarray, title: str) -> bytes:
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    plot_utils.plot_performance_profiles(
+        profiles,
+        thresholds,
+        performance_profile_cis=profile_cis,
+        colors=dict(zip(profiles, plt.cm.tab10.colors, strict=False)),
+        xlabel=rf"{SCORE_LABEL} ($\tau$)",
+        ylabel=r"fraction of runs with score > $\tau$",
+        ax=axes,
+        labelsize="medium",
+        ticklabelsize="medium",
+    )
+    for x in (0, 100):
+        axes.axvline(x, color="grey", linewidth=0.8)
+    axes.legend(axes.lines[: len(profiles)], list(profiles), fontsize=8, loc="upper right")
+    axes.set_title(f"Performance profile, {title} (95% bootstrap CIs)", fontsize=10)
+    return _png(figure)
+
+
+def aggregates_chart(aggregates: dict, title: str) -> bytes:
+    """IQM and mean per backbone with their bootstrap intervals (computed by rliable)."""
+    backbones = list(aggregates)
+    figure, panels = plt.subplots(1, 2, figsize=(8.4, 1.2 + 0.45 * len(backbones)), sharey=True)
+    colors = plt.cm.tab10.colors
+    for axes, (metric, label) in zip(panels, (("iqm", "IQM"), ("mean", "Mean")), strict=True):
+        for row, backbone in enumerate(backbones):
+            value = aggregates[backbone][metric]
+            axes.barh(
+                row,
+                value["ci_high"] - value["ci_low"],
+                left=value["ci_low"],
+                height=0.6,
+                color=colors[row % len(colors)],
+                alpha=0.75,
+            )
+            axes.plot([value["value"]] * 2, [row - 0.3, row + 0.3], color="black")
+        for x in (0, 100):
+            axes.axvline(x, color="grey", linewidth=0.8, linestyle=":" if x else "-")
+        axes.set_title(label, fontsize=10)
+        axes.set_xlabel(f"{SCORE_LABEL}\n(bar: 95% bootstrap CI, line: estimate)", fontsize=8)
+    panels[0].set_yticks(range(len(backbones)), backbones)
+    figure.suptitle(f"Across datasets, {title}", fontsize=10)
+    figure.tight_layout()
+    return _png(figure)

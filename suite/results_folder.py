@@ -1,0 +1,77 @@
+"""A results folder: suite.json (the resolved suite), runs/<run>/ (train.py run folders with the
+suite's evaluation JSON and, for a failed run, failed.json), and the report files at the top."""
+
+import json
+from pathlib import Path
+
+from agents.atomic_file import atomic_write
+from agents.checkpoint import CheckpointError, load_checkpoint
+from suite.spec import Suite, check_same_suite, suite_from_mapping
+from training import UsageError
+
+SUITE_FILE = "suite.json"
+FAILED_FILE = "failed.json"
+
+
+def write_json(path: Path, payload) -> None:
+    with atomic_write(path, "w") as file:
+        json.dump(payload, file, indent=2)
+        file.write("\n")
+
+
+class ResultsFolder:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def run_dir(self, run_name: str) -> Path:
+        return self.root / "runs" / run_name
+
+    def read_suite(self) -> Suite:
+        path = self.root / SUITE_FILE
+        if not path.is_file():
+            raise UsageError(f"{self.root}: no {SUITE_FILE} (not a results folder of benchmark.py)")
+        try:
+            mapping = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise UsageError(f"{path}: unreadable: {error}") from None
+        return suite_from_mapping(mapping.get("name", "custom"), mapping, str(path))
+
+    def check_can_hold(self, suite: Suite) -> None:
+        """Refuse a folder holding something else, or the results of a different suite."""
+        if (self.root / SUITE_FILE).is_file():
+            check_same_suite(self.read_suite(), suite, self.root)
+        elif self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
+            raise UsageError(f"--out-dir {self.root} holds other files; give a new or empty folder")
+
+    def write_suite(self, suite: Suite) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json(self.root / SUITE_FILE, suite.to_dict())
+
+    def write_report_file(self, name: str, content: bytes) -> None:
+        with atomic_write(self.root / name) as file:
+            file.write(content)
+
+
+def eval_path(run_dir: Path, mode: str) -> Path:
+    return run_dir / f"eval-{mode}.json"
+
+
+def trained_steps(run_dir: Path) -> int:
+    """The step of the run's last checkpoint; 0 when there is none (or it is unreadable)."""
+    try:
+        return load_checkpoint(run_dir / "checkpoint.pt")["step"]
+    except CheckpointError:
+        return 0
+
+
+def is_complete(run_dir: Path, suite: Suite) -> bool:
+    """Trained to the end and evaluated in every mode: nothing left to do."""
+    return all(eval_path(run_dir, mode).is_file() for mode in suite.eval_modes) and (
+        trained_steps(run_dir) == suite.steps
+    )
+
+
+def failure(run_dir: Path) -> str | None:
+    """The error line of a run that failed, None otherwise."""
+    path = run_dir / FAILED_FILE
+    return json.loads(path.read_text())["error"] if path.is_file() else None

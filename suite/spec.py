@@ -1,0 +1,246 @@
+"""A suite: datasets × backbones × seeds with shared training and evaluation settings; its presets
+and suite files (TOML), command-line overrides, checks, and the training Args of each run.
+
+Presets live in suite/presets.toml, in the same format as a user's own suite file: suites are data,
+and loading one never executes code (tomllib)."""
+
+import contextlib
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from agents import BACKBONES, backbone_config
+from envs.evaluation import Mode
+from training import Args, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib joined the standard library in 3.11; tomli is the same parser
+    import tomli as tomllib
+
+PRESETS_FILE = Path(__file__).resolve().parent / "presets.toml"
+ALL_BACKBONES = "all"
+# Settings a later run of the same results folder may extend (an addition, not a change).
+EXTENDABLE = ("datasets", "backbones", "seeds")
+
+
+def _setting(default, help: str):
+    # The help text lives in the field's metadata, so that the command-line flags generated from
+    # these fields (benchmark.py) carry it to --help.
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The resolved suite; suite.json in a results folder is its JSON form."""
+
+    name: str = _setting("custom", "Name of the suite (the preset's, or the suite file's stem).")
+    datasets: tuple[str, ...] = _setting(("replica/hopper/mini-v0",), "Minari dataset ids.")
+    backbones: tuple[str, ...] = _setting(
+        (ALL_BACKBONES,), f"Registry names; '{ALL_BACKBONES}' = every registered backbone."
+    )
+    seeds: tuple[int, ...] = _setting((0, 1, 2), "Training seeds (also the evaluation env seeds).")
+    backbone_settings: dict = _setting(
+        {}, "Fields given to every backbone, e.g. d_model=64 n_layers=2."
+    )
+    overrides: dict = _setting({}, "Fields for one backbone, e.g. transformer.n_heads=1.")
+    steps: int = _setting(Args.steps, "Gradient steps per run.")
+    batch_size: int = _setting(Args.batch_size, "Windows per gradient step.")
+    context_length: int = _setting(Args.context_length, "K, steps per window.")
+    layout: Literal["interleaved", "stacked"] = _setting(Args.layout, "Token layout.")
+    learning_rate: float = _setting(Args.learning_rate, "AdamW peak learning rate.")
+    warmup_steps: int = _setting(Args.warmup_steps, "Linear learning-rate warm-up.")
+    checkpoint_every: int = _setting(Args.checkpoint_every, "Checkpoint every this many steps.")
+    eval_every: int = _setting(Args.eval_every, "Periodic evaluation every this many steps.")
+    periodic_eval_episodes: int = _setting(
+        Args.eval_episodes,
+        "Episodes of each periodic evaluation during training (the 'best' score); 0: none.",
+    )
+    eval_episodes: int = _setting(100, "Episodes of the final evaluation (the 'last' score).")
+    eval_modes: tuple[Mode, ...] = _setting(
+        ("recurrent", "windowed"),
+        "Rollout modes of the final evaluation; the first is also the periodic evaluation's.",
+    )
+    target_returns: tuple[float, ...] | None = _setting(
+        None, "Returns to condition on (default: the env's, as CORL); the first is scored."
+    )
+    bootstrap_reps: int = _setting(
+        2000, "Bootstrap resamples of the suite-wide CIs and performance profiles (rliable)."
+    )
+    dataset_steps: int | None = _setting(
+        None, "Steps of replica datasets built when missing (default: the recipe's, 1M per part)."
+    )
+
+    def run_name(self, dataset: str, backbone: str, seed: int) -> str:
+        return f"{dataset.replace('/', '-')}__{backbone}__{seed}"
+
+    def runs(self) -> list[tuple[str, str, int]]:
+        """(dataset, backbone, seed) of every run, in a stable order."""
+        return [(d, b, s) for d in self.datasets for b in self.backbones for s in self.seeds]
+
+    def training_args(self, dataset: str, backbone: str, seed: int, run_dir: Path) -> Args:
+        params = self.backbone_settings | self.overrides.get(backbone, {})
+        return Args(
+            backbone=backbone_config(backbone, **params),
+            dataset=dataset,
+            out_dir=run_dir,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            context_length=self.context_length,
+            layout=self.layout,
+            learning_rate=self.learning_rate,
+            warmup_steps=self.warmup_steps,
+            seed=seed,
+            eval_every=self.eval_every,
+            eval_episodes=self.periodic_eval_episodes,
+            eval_mode=self.eval_modes[0],
+            target_returns=self.target_returns,
+            checkpoint_every=self.checkpoint_every,
+            log_every=min(Args.log_every, self.steps),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)
+        }
+
+
+SETTINGS = {f.name: f for f in dataclasses.fields(Suite)}
+
+
+def preset_names() -> list[str]:
+    return list(_read_toml(PRESETS_FILE))
+
+
+def load_preset(name: str) -> Suite:
+    presets = _read_toml(PRESETS_FILE)
+    if name not in presets:
+        raise UsageError(f"unknown preset {name!r}; expected one of {', '.join(presets)}")
+    return suite_from_mapping(name, presets[name], f"preset {name!r}")
+
+
+def load_suite_file(path: Path) -> Suite:
+    if not path.is_file():
+        raise UsageError(f"--suite {path}: no such file")
+    return suite_from_mapping(path.stem, _read_toml(path), f"--suite {path}")
+
+
+def suite_from_mapping(name: str, mapping: dict, where: str) -> Suite:
+    """A Suite from TOML or JSON values (lists become tuples); unknown keys are refused."""
+    unknown = sorted(set(mapping) - set(SETTINGS))
+    if unknown:
+        raise UsageError(
+            f"{where}: unknown setting {unknown[0]!r}; expected some of {', '.join(SETTINGS)}"
+        )
+    values = {key: tuple(v) if isinstance(v, list) else v for key, v in mapping.items()}
+    return Suite(**({"name": name} | values))
+
+
+def with_overrides(suite: Suite, flags: dict) -> Suite:
+    """The suite with the settings given on the command line (those not None) replaced."""
+    return dataclasses.replace(suite, **{k: v for k, v in flags.items() if v is not None})
+
+
+def resolve(suite: Suite) -> Suite:
+    """Check every setting and expand 'all' backbones; raises UsageError naming the bad one."""
+    if ALL_BACKBONES in suite.backbones:
+        suite = dataclasses.replace(suite, backbones=tuple(BACKBONES))
+    for name in EXTENDABLE:
+        values = getattr(suite, name)
+        if not values:
+            raise UsageError(f"--{name} needs at least one value")
+        if len(set(values)) != len(values):
+            raise UsageError(f"--{name} lists a value twice: {' '.join(map(str, values))}")
+    for backbone in suite.backbones:
+        if backbone not in BACKBONES:
+            raise UsageError(f"unknown backbone {backbone!r}; registered: {', '.join(BACKBONES)}")
+    for backbone in suite.overrides:
+        if backbone not in suite.backbones:
+            raise UsageError(f"--overrides names {backbone!r}, which is not among --backbones")
+    for mode in suite.eval_modes:
+        if mode not in ("recurrent", "windowed"):
+            raise UsageError(f"--eval-modes: unknown mode {mode!r}; expected recurrent, windowed")
+    if not suite.eval_modes:
+        raise UsageError("--eval-modes needs at least one value")
+    if suite.eval_episodes <= 0:
+        raise UsageError(f"--eval-episodes must be positive, got {suite.eval_episodes}")
+    if suite.bootstrap_reps <= 0:
+        raise UsageError(f"--bootstrap-reps must be positive, got {suite.bootstrap_reps}")
+    if suite.target_returns == ():
+        raise UsageError("--target-returns needs at least one value")
+    for backbone in suite.backbones:
+        _check_backbone_fields(
+            backbone, suite.backbone_settings | suite.overrides.get(backbone, {})
+        )
+    # Settings shared with train.py are checked by train.py's own checks.
+    from training import validate
+
+    validate(suite.training_args(suite.datasets[0], suite.backbones[0], suite.seeds[0], Path(".")))
+    return suite
+
+
+def _check_backbone_fields(backbone: str, params: dict) -> None:
+    fields = {f.name for f in dataclasses.fields(BACKBONES[backbone])}
+    for name in params:
+        if name not in fields:
+            raise UsageError(
+                f"unknown field {name!r} for backbone {backbone}; its fields: {', '.join(fields)}"
+            )
+    try:
+        backbone_config(backbone, **params)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"backbone {backbone}: {error}") from None
+
+
+def check_same_suite(saved: Suite, suite: Suite, where: Path) -> None:
+    """A results folder may be continued by the same suite, or one that adds datasets, backbones
+    or seeds; any other change is refused naming the changed setting."""
+    for name in SETTINGS:
+        before, now = getattr(saved, name), getattr(suite, name)
+        if name == "name":
+            continue
+        if name in EXTENDABLE:
+            dropped = [v for v in before if v not in now]
+            if dropped:
+                raise UsageError(
+                    f"{where} holds another suite: --{name} drops "
+                    f"{' '.join(map(str, dropped))} (results there were made with it)"
+                )
+        elif name == "overrides":
+            changed = [b for b in saved.backbones if before.get(b, {}) != now.get(b, {})]
+            if changed:
+                raise UsageError(f"{where} holds another suite: overrides of {changed[0]} differ")
+        elif before != now:
+            raise UsageError(
+                f"{where} holds another suite: --{name.replace('_', '-')} is {before} there, "
+                f"{now} here"
+            )
+
+
+def parse_assignments(assignments: tuple[str, ...], with_backbone: bool) -> dict:
+    """'d_model=16' -> {'d_model': 16}; with_backbone: 'transformer.n_heads=1' ->
+    {'transformer': {'n_heads': 1}}. Values are read as TOML values (1, 0.5, true, "text")."""
+    parsed: dict = {}
+    for assignment in assignments:
+        key, separator, value = assignment.partition("=")
+        backbone, dot, name = key.partition(".") if with_backbone else ("", ".", key)
+        if not separator or not dot or not name:
+            form = "BACKBONE.FIELD=VALUE" if with_backbone else "FIELD=VALUE"
+            raise UsageError(f"{assignment!r}: expected {form}")
+        with contextlib.suppress(tomllib.TOMLDecodeError):  # a bare word stays text
+            value = tomllib.loads(f"v = {value}")["v"]
+        target = parsed.setdefault(backbone, {}) if with_backbone else parsed
+        target[name.replace("-", "_")] = value
+    return parsed
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(f"{path}: not a readable TOML file: {error}") from None

@@ -1,0 +1,101 @@
+"""The suite's numbers against hand-computed values, on fixed synthetic per-run scores, and the
+published column beside a replica dataset."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import benchmark
+from suite import aggregate
+from suite.results_folder import ResultsFolder, eval_path, write_json
+from suite.spec import Suite, resolve
+
+T_975_2_DOF = 4.302653  # Student's t, 97.5% quantile, 2 degrees of freedom
+
+SUITE = Suite(
+    name="synthetic",
+    datasets=("replica/hopper/medium-v0", "replica/walker2d/medium-v0"),
+    backbones=("min-gru", "transformer"),
+    seeds=(0, 1, 2),
+    eval_modes=("recurrent",),
+    bootstrap_reps=500,
+)
+# (dataset index, backbone) -> per-seed scores
+SCORES = {
+    (0, "min-gru"): [50.0, 60.0, 70.0],
+    (1, "min-gru"): [10.0, 20.0, 90.0],
+    (0, "transformer"): [40.0, 40.0, 40.0],
+    (1, "transformer"): [30.0, 0.0, 60.0],
+}
+
+
+def synthetic_scores() -> dict:
+    return {
+        (SUITE.datasets[d], backbone, seed, "recurrent"): {"last": scores[seed], "best": None}
+        for (d, backbone), scores in SCORES.items()
+        for seed in SUITE.seeds
+    }
+
+
+def test_cell_mean_and_t_interval_over_seeds():
+    cells = {(c["dataset"], c["backbone"]): c for c in aggregate.cells(SUITE, synthetic_scores())}
+    cell = cells["replica/hopper/medium-v0", "min-gru"]["last"]
+    half_width = T_975_2_DOF * 10.0 / math.sqrt(3)  # std (ddof 1) of 50, 60, 70 is 10
+    assert cell["mean"] == pytest.approx(60.0)
+    assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((60 - half_width, 60 + half_width))
+    assert cell["scores"] == [50.0, 60.0, 70.0] and cell["seeds"] == [0, 1, 2]
+    assert cells["replica/hopper/medium-v0", "transformer"]["last"]["ci_low"] == 40.0
+    assert cells["replica/hopper/medium-v0", "min-gru"]["best"]["mean"] is None
+
+
+def test_iqm_and_mean_across_the_suite_come_from_rliable():
+    matrices = aggregate.score_matrices(SUITE, synthetic_scores(), "recurrent", "last")
+    assert matrices["min-gru"].shape == (3, 2)  # seeds × datasets
+    result = aggregate.suite_aggregates(matrices, SUITE.bootstrap_reps)
+    # IQM: the middle half of the 6 runs' scores (sorted 10 20 50 60 70 90; 25% trimmed from each
+    # end = 1.5 scores: scipy trims 1, so the mean of 20 50 60 70).
+    assert result["min-gru"]["iqm"]["value"] == pytest.approx(np.mean([20, 50, 60, 70]))
+    assert result["min-gru"]["mean"]["value"] == pytest.approx(np.mean([50, 60, 70, 10, 20, 90]))
+    assert result["transformer"]["mean"]["value"] == pytest.approx(35.0)
+    for metrics in result.values():
+        for value in metrics.values():
+            assert value["ci_low"] <= value["value"] <= value["ci_high"]
+    assert aggregate.suite_aggregates(matrices, SUITE.bootstrap_reps) == result  # seeded
+
+
+def test_a_backbone_with_a_missing_run_is_left_out_of_the_suite_aggregates():
+    scores = synthetic_scores()
+    scores["replica/walker2d/medium-v0", "transformer", 2, "recurrent"]["last"] = None
+    assert list(aggregate.score_matrices(SUITE, scores, "recurrent", "last")) == ["min-gru"]
+
+
+def test_report_puts_published_scores_beside_replica_datasets(tmp_path):
+    """A results folder written by hand (finished runs' evaluation files only)."""
+    suite = resolve(SUITE)
+    results = ResultsFolder(tmp_path / "results")
+    results.write_suite(suite)
+    for (d, backbone), scores in SCORES.items():
+        for seed, score in zip(suite.seeds, scores, strict=True):
+            run_dir = results.run_dir(suite.run_name(suite.datasets[d], backbone, seed))
+            run_dir.mkdir(parents=True)
+            evaluation = {
+                "targets": [{"target_return": 3600.0}],
+                "runs": [{"results": [{"normalized_score_mean": score}]}],
+            }
+            write_json(eval_path(run_dir, "recurrent"), evaluation)
+    assert benchmark.main(["report", str(results.root)]) == 0
+    report = json.loads((results.root / "report.json").read_text())
+    published = report["published"]["replica/hopper/medium-v0"]
+    assert published["label"] == "published, on D4RL data"
+    assert published["d4rl_counterpart"] == "hopper-medium-v2"
+    assert {"DT (CORL, last)", "minGRU (paper)"} <= {s["method"] for s in published["scores"]}
+    markdown = (results.root / "report.md").read_text()
+    assert "| dataset | min-gru | transformer | DT (CORL, last)† |" in markdown
+    assert "| replica/hopper/medium-v0 | 60.0 ± 24.8 | 40.0 ± 0.0 | 65.1 ± 1.6 |" in markdown
+    assert "published, on D4RL data" in markdown
+    walker_row = next(line for line in markdown.splitlines() if "walker2d" in line)
+    assert walker_row.endswith("n/a | n/a |")  # minLSTM/minGRU: only hopper-medium is known
+    assert "65.1" in (results.root / "report.tex").read_text()
+    assert "DT (CORL, last)" in (results.root / "report.csv").read_text()

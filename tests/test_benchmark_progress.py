@@ -1,0 +1,37 @@
+"""What the suite shows while it runs: a live table on a terminal, plain lines in a log."""
+
+import io
+
+from rich.console import Console
+
+from suite.progress import LiveProgress, LogProgress
+from suite.worker import RunOutcome
+
+FINISHED = RunOutcome("a__min-gru__0", "finished", score=12.34, train_seconds=3.0)
+FAILED = RunOutcome("a__s4__0", "failed", error="NonFiniteLoss: loss is nan at step 7")
+
+
+def test_log_lines_name_each_run_event(capsys):
+    progress = LogProgress()
+    progress.on_event(("started", FINISHED.name))
+    progress.on_event(("done", FINISHED))
+    progress.on_event(("done", FAILED))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("started a__min-gru__0")
+    assert "finished a__min-gru__0: score 12.3 (train 3.0 s" in lines[1]
+    assert lines[2].endswith("failed a__s4__0: NonFiniteLoss: loss is nan at step 7")
+
+
+def test_live_table_shows_states_steps_and_eta(tmp_path):
+    names = [FINISHED.name, FAILED.name, "a__gru__0", "a__lstm__0"]
+    progress = LiveProgress({name: tmp_path / name for name in names}, steps=20, workers=2)
+    for name in names[:3]:
+        progress.on_event(("started", name))
+    progress.on_event(("done", FINISHED))
+    progress.on_event(("done", FAILED))
+    console = Console(file=io.StringIO(), width=120)
+    console.print(progress._render())
+    text = console.file.getvalue()
+    assert "finished" in text and "score 12.3" in text and "NonFiniteLoss" in text
+    assert "0/20" in text  # the running run, before its first checkpoint
+    assert "1 failed, 1 finished, 1 pending, 1 running; ETA" in text
