@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 
 import tyro
 
+from agents.run_lock import LockError
 from suite.engines import SuiteInterrupted
 from suite.pipeline import Execution, run_suite, write_report
 from suite.results_folder import ResultsFolder
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return run(command) if isinstance(command, Run) else report(command)
-    except UsageError as error:
+    except (UsageError, LockError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -65,20 +65,21 @@ def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> list:
     """Run the suite's pending runs and write the report; returns the runs' outcomes. Raises
     UsageError before writing anything, SuiteInterrupted on SIGINT/SIGTERM."""
     results, missing, ray = prepare(suite, out_dir, execution)
-    build_missing(missing, execution.policies_dir, suite.dataset_steps)
-    results.write_suite(suite)
-    tasks = tasks_to_run(suite, results, execution)
-    workers = execution.workers or default_workers(execution.threads_per_run)
-    run_dirs = {task.name: task.run_dir for task in tasks}
-    outcomes = []
-    with make_progress(run_dirs, suite.steps, workers) as progress:
-        if ray is not None:
-            outcomes = run_ray(
-                tasks, ray, execution.threads_per_run, RAY_MAX_RETRIES, progress.on_event
-            )
-        elif tasks:
-            outcomes = run_local(tasks, workers, execution.threads_per_run, progress.on_event)
-    write_report(results)
+    with results.lock():
+        build_missing(missing, execution.policies_dir, suite.dataset_steps)
+        results.write_suite(suite)
+        tasks = tasks_to_run(suite, results, execution)
+        workers = execution.workers or default_workers(execution.threads_per_run)
+        run_dirs = {task.name: task.run_dir for task in tasks}
+        outcomes = []
+        with make_progress(run_dirs, suite.steps, workers) as progress:
+            if ray is not None:
+                outcomes = run_ray(
+                    tasks, ray, execution.threads_per_run, RAY_MAX_RETRIES, progress.on_event
+                )
+            elif tasks:
+                outcomes = run_local(tasks, workers, execution.threads_per_run, progress.on_event)
+        write_report(results)
     return outcomes
 
 

@@ -6,11 +6,13 @@ from pathlib import Path
 
 from agents.atomic_file import atomic_write
 from agents.checkpoint import CheckpointError, load_checkpoint
+from agents.run_lock import Lock, acquire_lock
 from suite.spec import Suite, check_same_suite, suite_from_mapping
 from training import UsageError
 
 SUITE_FILE = "suite.json"
 FAILED_FILE = "failed.json"
+LOCK_FILE = ".lock"  # held by the suite writing the folder (agents/run_lock.py)
 
 
 def write_json(path: Path, payload) -> None:
@@ -40,8 +42,15 @@ class ResultsFolder:
         """Refuse a folder holding something else, or the results of a different suite."""
         if (self.root / SUITE_FILE).is_file():
             check_same_suite(self.read_suite(), suite, self.root)
-        elif self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
+        elif self.root.exists() and (
+            not self.root.is_dir() or any(p.name != LOCK_FILE for p in self.root.iterdir())
+        ):
             raise UsageError(f"--out-dir {self.root} holds other files; give a new or empty folder")
+
+    def lock(self) -> Lock:
+        """Held while a suite writes the folder: a second suite on it gets one line."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return acquire_lock(self.root / LOCK_FILE, f"results folder {self.root}")
 
     def write_suite(self, suite: Suite) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

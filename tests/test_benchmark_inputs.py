@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import benchmark
+from agents.run_lock import acquire_lock
 from suite.spec import load_preset, load_suite_file, resolve
 
 
@@ -100,3 +101,12 @@ def test_unknown_setting_in_a_suite_file(tmp_path, capsys):
     path.write_text("step = 7\n")
     message = refused(capsys, ["run", "--suite", str(path), "--out-dir", str(tmp_path / "r")])
     assert "unknown setting 'step'" in message
+
+
+def test_a_results_folder_in_use_by_another_suite_is_refused(tmp_path, capsys):
+    out_dir = tmp_path / "results"
+    out_dir.mkdir()
+    with acquire_lock(out_dir / ".lock", "a results folder in use"):  # as another suite would
+        message = refused(capsys, ["run", "--preset", "smoke", "--out-dir", str(out_dir)])
+    assert f"another process is using results folder {out_dir}" in message
+    assert [p.name for p in out_dir.iterdir()] == [".lock"]
