@@ -3,10 +3,11 @@ computation) against N single-seed steps run one after the other, at train.py's 
 
     python bench/members_step.py [--device cpu] [--backbone min-gru] [--members 1 2 4 8 16]
 
-For each N, side by side in every repeat: `members` (training.members.Members, N seeds) and
-`sequential` (N training.single_model.SingleModel trainees, one step each). The ratio
-sequential / members is the speed-up of batching seeds; N x that is what a GPU should approach
-when a step is bound by kernel launches.
+For each N, side by side in every repeat: the members (training.members.Members, N seeds) with
+each --member-batching (vmap: one batched computation; loop: one member after another in one
+graph) and `sequential` (N training.single_model.SingleModel trainees, one step each). The
+ratio sequential / members is the speed-up of training seeds together; on a GPU, where a step
+is bound by kernel launches, vmap should approach N.
 """
 
 # ruff: noqa: E402  (the repository root goes on sys.path first, for `python bench/...`)
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--dataset", default=Args.dataset)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batching", choices=["vmap", "loop"], nargs="+", default=["vmap", "loop"])
     args = parser.parse_args()
     device = setup(args)
     dataset, dataset_note = load_or_build_dataset(args.dataset)
@@ -58,26 +60,26 @@ def main() -> None:
     results = []
     for count in args.members:
         seeds = tuple(range(count))
-        train_args = Args(backbone=BACKBONES[args.backbone](), seeds=seeds)
-        members = stepper(Members(train_args, dataset, sampler, device), device)
-        singles = [
-            stepper(
-                SingleModel(Args(backbone=train_args.backbone, seed=s), dataset, sampler, device),
-                device,
+        candidates = {}
+        for batching in args.batching:
+            member_args = Args(
+                backbone=BACKBONES[args.backbone](), seeds=seeds, member_batching=batching
             )
+            members = Members(member_args, dataset, sampler, device)
+            candidates[f"members/{batching}"] = stepper(members, device)
+        backbone = BACKBONES[args.backbone]()
+        singles = [
+            stepper(SingleModel(Args(backbone=backbone, seed=s), dataset, sampler, device), device)
             for s in seeds
         ]
-        candidates = {"members": members, "sequential": in_turn(singles)}
+        candidates["sequential"] = in_turn(singles)
         seconds = time_interleaved(candidates, device, args.repeats, warmup=1)
-        row = {
-            "members": count,
-            "members_seconds_per_step": seconds["members"],
-            "sequential_seconds": seconds["sequential"],
-            "speedup": seconds["sequential"] / seconds["members"],
-            "speedup_per_member": seconds["sequential"] / seconds["members"] / count,
-        }
+        row = {"members": count, "sequential_seconds": seconds["sequential"]}
+        for batching in args.batching:
+            row[f"{batching}_seconds_per_step"] = seconds[f"members/{batching}"]
+            row[f"{batching}_speedup"] = seconds["sequential"] / seconds[f"members/{batching}"]
         results.append(row)
-        print(f"N={count}: {row['speedup']:.2f}x of sequential", file=sys.stderr, flush=True)
+        print(f"N={count}: {row}", file=sys.stderr, flush=True)
 
     payload = {
         "benchmark": "members_step",
@@ -90,7 +92,8 @@ def main() -> None:
         "environment": environment(device),
         "results": results,
     }
-    columns = ["members", "members_seconds_per_step", "sequential_seconds", "speedup"]
+    columns = ["members", "sequential_seconds"]
+    columns += [f"{b}_{what}" for b in args.batching for what in ("seconds_per_step", "speedup")]
     report(payload, results, columns, args.json)
 
 

@@ -27,9 +27,11 @@ def evaluate_runs(
     episodes: int,
     target_returns: tuple[float, ...] | None,
     mode: Mode,
-    seed: int,
+    seed: int | None,
     console: Console,
 ) -> dict:
+    """Every run rolled out at every target return; env i of a run is reset with seed + i, or
+    with the run's own training seed + i when `seed` is None."""
     dataset = runs[0].payload["dataset"]
     env_id = dataset["env_id"]
     references = reference_returns(env_id, dataset["ref_min_score"], dataset["ref_max_score"])
@@ -57,9 +59,9 @@ def evaluate_runs(
                 target_return=target,
                 episodes=episodes,
                 mode=mode,
-                seed=seed,
+                seed=run.training_seed if seed is None else seed,
             )
-            env_seeds = stats.env_seeds.tolist()
+            env_seeds = report["env_seeds"] = stats.env_seeds.tolist()
             scores = normalized_score(stats.returns, references.ref_min, references.ref_max)
             per_run_scores.append(scores)
             report["results"].append(
@@ -108,7 +110,7 @@ def evaluate_runs(
         "mode": mode,
         "episodes": episodes,
         "seed": seed,
-        "env_seeds": env_seeds,
+        "env_seeds": env_seeds if seed is not None else None,  # else per run
         "normalization": {
             "ref_min": references.ref_min,
             "ref_max": references.ref_max,

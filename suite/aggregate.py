@@ -27,13 +27,14 @@ KINDS = ("last", "best")
 PROFILE_THRESHOLDS = np.linspace(0.0, 120.0, 49)  # normalised score tau, every 2.5
 
 
-def periodic_scores(run_dir: Path, target: float) -> list[tuple[int, float]]:
-    """(step, score) of each periodic evaluation during training, from TensorBoard."""
+def periodic_scores(run_dir: Path, target: float, member: int | None) -> list[tuple[int, float]]:
+    """(step, score) of each periodic evaluation during training, from TensorBoard (of the
+    member with training seed `member`, in a run of several seeds)."""
     if not run_dir.is_dir():
         return []
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
-    tag = f"eval/normalized_score_{target:g}"
+    tag = f"eval/normalized_score_{target:g}" + ("" if member is None else f"/seed_{member}")
     if tag not in events.Tags()["scalars"]:
         return []
     return [(event.step, event.value) for event in events.Scalars(tag)]
@@ -44,7 +45,8 @@ def run_scores(suite: Suite, runs_root: Path) -> dict:
     {(dataset, backbone, seed): [(step, score), ...]} (the learning curves)."""
     scores, curves = {}, {}
     for dataset, backbone, seed in suite.runs():
-        run_dir = runs_root / suite.run_name(dataset, backbone, seed)
+        name, index = suite.unit_of(dataset, backbone, seed)
+        run_dir = runs_root / name
         reports = {
             mode: json.loads(eval_path(run_dir, mode).read_text())
             for mode in suite.eval_modes
@@ -53,10 +55,10 @@ def run_scores(suite: Suite, runs_root: Path) -> dict:
         curve = []
         if reports:  # a finished run: its scored target is the evaluation's first
             target = next(iter(reports.values()))["targets"][0]["target_return"]
-            curve = periodic_scores(run_dir, target)
+            curve = periodic_scores(run_dir, target, seed if suite.seeds_together else None)
         curves[dataset, backbone, seed] = curve
         for mode in suite.eval_modes:
-            last = first_target_score(reports[mode]) if mode in reports else None
+            last = first_target_score(reports[mode], index) if mode in reports else None
             # Periodic evaluations ran in the first mode only (the last of them at the end).
             best = None
             if mode == suite.eval_modes[0] and curve and last is not None:

@@ -4,6 +4,7 @@
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from agents.device import resolve_device
 from suite import aggregate, plots, report
 from suite.dataset_preparation import build_missing, missing_datasets
 from suite.engines import connect_ray, default_workers, run_local, run_ray
@@ -11,7 +12,7 @@ from suite.progress import make_progress
 from suite.results_folder import ResultsFolder, failure, is_complete
 from suite.spec import Suite
 from suite.worker import RunTask
-from training import args_to_dict
+from training import UsageError, args_to_dict
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 RAY_MAX_RETRIES = 3
@@ -30,23 +31,31 @@ class Execution:
 
 
 def prepare(suite: Suite, out_dir: Path, execution: Execution):
-    """Every check that can refuse the command, before anything is written."""
+    """Every check that can refuse the command, before anything is written. Returns the suite
+    with seeds_together decided: as the results folder has it, else on a GPU only."""
     results = ResultsFolder(out_dir)
+    if suite.seeds_together is None:
+        saved = results.saved_suite()
+        try:
+            on_gpu = resolve_device(execution.device).type == "cuda"
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        suite = replace(suite, seeds_together=saved.seeds_together if saved else on_gpu)
     results.check_can_hold(suite)
     missing = missing_datasets(suite.datasets, execution.policies_dir)
     ray = connect_ray(execution.ray_address, str(REPOSITORY)) if execution.engine == "ray" else None
-    return results, missing, ray
+    return suite, results, missing, ray
 
 
 def tasks_to_run(suite: Suite, results: ResultsFolder, execution: Execution) -> list[RunTask]:
     tasks = []
-    for dataset, backbone, seed in suite.runs():
-        name = suite.run_name(dataset, backbone, seed)
+    for dataset, backbone, seeds in suite.units():
+        name = suite.unit_name(dataset, backbone, seeds)
         run_dir = results.run_dir(name)
         if is_complete(run_dir, suite):
             continue
         args = replace(
-            suite.training_args(dataset, backbone, seed, run_dir), device=execution.device
+            suite.training_args(dataset, backbone, seeds, run_dir), device=execution.device
         )
         tasks.append(
             RunTask(
@@ -64,7 +73,7 @@ def tasks_to_run(suite: Suite, results: ResultsFolder, execution: Execution) -> 
 def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> list:
     """Run the suite's pending runs and write the report; returns the runs' outcomes. Raises
     UsageError before writing anything, SuiteInterrupted on SIGINT/SIGTERM."""
-    results, missing, ray = prepare(suite, out_dir, execution)
+    suite, results, missing, ray = prepare(suite, out_dir, execution)
     with results.lock():
         build_missing(missing, execution.policies_dir, suite.dataset_steps)
         results.write_suite(suite)
@@ -87,7 +96,7 @@ def write_report(results: ResultsFolder) -> dict:
     """Aggregate the results folder and (re)write every report file; runs nothing."""
     suite = results.read_suite()
     scores, curves = aggregate.run_scores(suite, results.root / "runs")
-    names = [suite.run_name(*run) for run in suite.runs()]
+    names = [suite.unit_name(*unit) for unit in suite.units()]
     failed = {name: error for name in names if (error := failure(results.run_dir(name)))}
     content = report.build_report(suite, scores, failed)
     files = {

@@ -38,6 +38,10 @@ class ResultsFolder:
             raise UsageError(f"{path}: unreadable: {error}") from None
         return suite_from_mapping(mapping.get("name", "custom"), mapping, str(path))
 
+    def saved_suite(self) -> Suite | None:
+        """The suite this folder holds; None for a new folder."""
+        return self.read_suite() if (self.root / SUITE_FILE).is_file() else None
+
     def check_can_hold(self, suite: Suite) -> None:
         """Refuse a folder holding something else, or the results of a different suite."""
         if (self.root / SUITE_FILE).is_file():

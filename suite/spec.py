@@ -74,16 +74,38 @@ class Suite:
     dataset_steps: int | None = _setting(
         None, "Steps of replica datasets built when missing (default: the recipe's, 1M per part)."
     )
-
-    def run_name(self, dataset: str, backbone: str, seed: int) -> str:
-        return f"{dataset.replace('/', '-')}__{backbone}__{seed}"
+    seeds_together: bool | None = _setting(
+        None,
+        "Train each dataset × backbone's seeds as the members of one run (train.py --seeds, one "
+        "batched computation) instead of one run per seed (default: on a GPU only).",
+    )
 
     def runs(self) -> list[tuple[str, str, int]]:
-        """(dataset, backbone, seed) of every run, in a stable order."""
+        """(dataset, backbone, seed) of every trained model, in a stable order."""
         return [(d, b, s) for d in self.datasets for b in self.backbones for s in self.seeds]
 
-    def training_args(self, dataset: str, backbone: str, seed: int, run_dir: Path) -> Args:
+    def units(self) -> list[tuple[str, str, tuple[int, ...]]]:
+        """(dataset, backbone, seeds) of every run folder: one per seed, or, with seeds_together,
+        one per dataset × backbone holding every seed as a member."""
+        groups = [self.seeds] if self.seeds_together else [(seed,) for seed in self.seeds]
+        return [(d, b, g) for d in self.datasets for b in self.backbones for g in groups]
+
+    def unit_name(self, dataset: str, backbone: str, seeds: tuple[int, ...]) -> str:
+        """runs/<dataset>__<backbone>__<seed>, or __seeds<s1-s2-...> for members."""
+        tag = "seeds" + "-".join(map(str, seeds)) if self.seeds_together else str(seeds[0])
+        return f"{dataset.replace('/', '-')}__{backbone}__{tag}"
+
+    def unit_of(self, dataset: str, backbone: str, seed: int) -> tuple[str, int]:
+        """The run folder holding the model of `seed`, and its index among the folder's models."""
+        if self.seeds_together:
+            return self.unit_name(dataset, backbone, self.seeds), self.seeds.index(seed)
+        return self.unit_name(dataset, backbone, (seed,)), 0
+
+    def training_args(
+        self, dataset: str, backbone: str, seeds: tuple[int, ...], run_dir: Path
+    ) -> Args:
         params = self.backbone_settings | self.overrides.get(backbone, {})
+        together = {"seeds": seeds} if self.seeds_together else {"seed": seeds[0]}
         return Args(
             backbone=backbone_config(backbone, **params),
             dataset=dataset,
@@ -94,7 +116,7 @@ class Suite:
             layout=self.layout,
             learning_rate=self.learning_rate,
             warmup_steps=self.warmup_steps,
-            seed=seed,
+            **together,
             eval_every=self.eval_every,
             eval_episodes=self.periodic_eval_episodes,
             eval_mode=self.eval_modes[0],
@@ -180,7 +202,7 @@ def resolve(suite: Suite) -> Suite:
     # Settings shared with train.py are checked by train.py's own checks.
     from training import validate
 
-    validate(suite.training_args(suite.datasets[0], suite.backbones[0], suite.seeds[0], Path(".")))
+    validate(suite.training_args(suite.datasets[0], suite.backbones[0], suite.seeds, Path(".")))
     return suite
 
 
@@ -204,6 +226,11 @@ def check_same_suite(saved: Suite, suite: Suite, where: Path) -> None:
         before, now = getattr(saved, name), getattr(suite, name)
         if name == "name":
             continue
+        if name == "seeds" and saved.seeds_together and before != now:
+            raise UsageError(
+                f"{where} holds another suite: --seeds is {' '.join(map(str, before))} there, "
+                "trained together as one run's members; give the same seeds or a new folder"
+            )
         if name in EXTENDABLE:
             dropped = [v for v in before if v not in now]
             if dropped:

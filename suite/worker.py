@@ -101,7 +101,7 @@ def evaluate_once(task: RunTask, mode: str) -> float:
             episodes=task.eval_episodes,
             target_returns=args.target_returns,
             mode=mode,
-            seed=args.seed,
+            seed=None,  # each model's env seeds from its training seed
             console=Console(quiet=True),
         )
         with atomic_write(path, "w") as file:
@@ -109,6 +109,7 @@ def evaluate_once(task: RunTask, mode: str) -> float:
     return first_target_score(json.loads(path.read_text()))
 
 
-def first_target_score(report: dict) -> float:
-    """The run's mean normalised score at the first (highest) target return."""
-    return report["runs"][0]["results"][0]["normalized_score_mean"]
+def first_target_score(report: dict, index: int = 0) -> float:
+    """The mean normalised score of the report's model `index` (a member of a run of several
+    seeds; 0 for a run of one) at the first (highest) target return."""
+    return report["runs"][index]["results"][0]["normalized_score_mean"]

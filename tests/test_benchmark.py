@@ -141,8 +141,8 @@ def test_a_failed_run_is_recorded_and_the_others_go_on(tmp_path):
     results.write_suite(suite)
 
     def task(seed: int, dataset: str) -> RunTask:
-        name = suite.run_name("replica/hopper/mini-v0", "min-gru", seed)
-        args = suite.training_args(dataset, "min-gru", seed, results.run_dir(name))
+        name = suite.unit_name("replica/hopper/mini-v0", "min-gru", (seed,))
+        args = suite.training_args(dataset, "min-gru", (seed,), results.run_dir(name))
         return RunTask(name, results.run_dir(name), args_to_dict(args), suite.eval_modes, 2, 1)
 
     events = []
@@ -162,9 +162,9 @@ def test_a_failed_run_is_recorded_and_the_others_go_on(tmp_path):
 
 def test_a_run_resumes_from_its_checkpoint(tmp_path):
     suite = resolve(load_preset("smoke"))
-    name = suite.run_name("replica/hopper/mini-v0", "transformer", 0)
+    name = suite.unit_name("replica/hopper/mini-v0", "transformer", (0,))
     run_dir = tmp_path / name
-    args = suite.training_args("replica/hopper/mini-v0", "transformer", 0, run_dir)
+    args = suite.training_args("replica/hopper/mini-v0", "transformer", (0,), run_dir)
     half = RunTask(name, run_dir, args_to_dict(args) | {"steps": 10}, ("recurrent",), 2, 1)
     whole = RunTask(name, run_dir, args_to_dict(args), ("recurrent",), 2, 1)
     run_one(half)
@@ -189,3 +189,19 @@ def test_sigterm_stops_the_suite_and_says_how_to_continue(smoke_results, tmp_pat
     assert not (out_dir / "report.json").exists()
     assert benchmark.main(smoke_command(out_dir)) == 0
     assert cells(out_dir) == cells(smoke_results)
+
+
+def test_seeds_together_train_as_members_of_one_run(smoke_results, tmp_path):
+    out_dir = tmp_path / "results"
+    assert benchmark.main([*smoke_command(out_dir), "--seeds-together", "True"]) == 0
+    runs = sorted(path.name for path in (out_dir / "runs").iterdir())
+    assert runs == [f"replica-hopper-mini-v0__{b}__seeds0-1" for b in ("min-gru", "transformer")]
+    assert json.loads((out_dir / "suite.json").read_text())["seeds_together"] is True
+    for cell in cells(out_dir):
+        assert cell["last"]["seeds"] == [0, 1] and len(set(cell["last"]["scores"])) == 2
+        if cell["mode"] == "recurrent":  # each member's periodic evaluations, by its seed
+            assert math.isfinite(cell["best"]["mean"])
+    # the folder keeps its layout: a later run without the flag continues it as it is
+    assert benchmark.main(smoke_command(out_dir)) == 0
+    assert sorted(path.name for path in (out_dir / "runs").iterdir()) == runs
+    assert json.loads((smoke_results / "suite.json").read_text())["seeds_together"] is False

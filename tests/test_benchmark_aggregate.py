@@ -78,7 +78,7 @@ def test_report_puts_published_scores_beside_replica_datasets(tmp_path):
     results.write_suite(suite)
     for (d, backbone), scores in SCORES.items():
         for seed, score in zip(suite.seeds, scores, strict=True):
-            run_dir = results.run_dir(suite.run_name(suite.datasets[d], backbone, seed))
+            run_dir = results.run_dir(suite.unit_name(suite.datasets[d], backbone, (seed,)))
             run_dir.mkdir(parents=True)
             evaluation = {
                 "targets": [{"target_return": 3600.0}],

@@ -92,7 +92,7 @@ def test_suite_file_and_flags(tmp_path):
     )
     suite = benchmark.suite_of(command)
     assert suite.seeds == (0, 1) and suite.overrides == {"s4": {"init": "lin"}}
-    args = suite.training_args(suite.datasets[0], "s4", 0, tmp_path)
+    args = suite.training_args(suite.datasets[0], "s4", (0,), tmp_path)
     assert args.backbone.init == "lin" and args.steps == 7
 
 

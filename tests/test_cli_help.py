@@ -13,7 +13,9 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def help_text(main, monkeypatch, capsys) -> str:
-    monkeypatch.setenv("COLUMNS", "300")  # each option's help on one line
+    # Narrow enough that tyro does not set panels side by side (train.py's options and its
+    # backbone's), which would put two defaults on one line.
+    monkeypatch.setenv("COLUMNS", "120")
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0

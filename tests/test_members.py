@@ -22,9 +22,10 @@ def member_weights(run_dir, index: int) -> dict[str, torch.Tensor]:
     return {name: t[index] for name, t in payload["model"]["state_dict"].items()}
 
 
+@pytest.mark.parametrize("batching", ["vmap", "loop"])
 @pytest.mark.parametrize("backbone", list(BACKBONES))
-def test_a_member_does_not_depend_on_the_others(tmp_path, tiny_dataset, backbone):
-    flags = ["--steps", "4", *FAST]
+def test_a_member_does_not_depend_on_the_others(tmp_path, tiny_dataset, backbone, batching):
+    flags = ["--steps", "4", "--member-batching", batching, *FAST]
     first = run(tmp_path / "a", tiny_dataset, "--seeds", "0", "1", *flags, backbone=backbone)
     second = run(tmp_path / "b", tiny_dataset, "--seeds", "0", "2", *flags, backbone=backbone)
     zero_a, zero_b = member_weights(first, 0), member_weights(second, 0)
@@ -33,9 +34,21 @@ def test_a_member_does_not_depend_on_the_others(tmp_path, tiny_dataset, backbone
     assert not all(torch.equal(one[name], two[name]) for name in one)  # seeds 1 and 2 differ
 
 
-def test_without_dropout_a_member_follows_the_single_run_of_its_seed(tmp_path, tiny_dataset):
+@pytest.mark.parametrize("batching", ["vmap", "loop"])
+def test_without_dropout_a_member_follows_the_single_run_of_its_seed(
+    tmp_path, tiny_dataset, batching
+):
     flags = ["--steps", "5", "--backbone.dropout", "0", *FAST]
-    members = run(tmp_path / "members", tiny_dataset, "--seeds", "3", "7", *flags)
+    members = run(
+        tmp_path / "members",
+        tiny_dataset,
+        "--seeds",
+        "3",
+        "7",
+        "--member-batching",
+        batching,
+        *flags,
+    )
     single = run(tmp_path / "single", tiny_dataset, "--seed", "7", *flags)
     expected = load_checkpoint(single / "checkpoint.pt")["model"]["state_dict"]
     # the same computation: equal up to float rounding (batched matmuls, per-member clipping)

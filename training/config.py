@@ -61,6 +61,9 @@ class Args:
     """Returns-to-go are scaled by this before embedding."""
     seed: int = 0
     """Seeds the model, the window sampler, dropout and the evaluation envs."""
+    member_batching: Literal["auto", "vmap", "loop"] = "auto"
+    """How --seeds members share a step: vmap (one batched computation, for GPUs) or loop (one
+    member after another in one graph, faster on CPUs). auto: vmap on cuda, else loop."""
     seeds: Annotated[
         tuple[int, ...] | None, tyro.conf.arg(help_behavior_hint="(default: --seed alone)")
     ] = None
@@ -110,6 +113,7 @@ RESUMABLE_CHANGES = {
     "device",
     "compile",
     "eval_process",
+    "member_batching",
 }
 
 

@@ -37,6 +37,17 @@ def clip_per_member(parameters: list[torch.Tensor], max_norm: float) -> torch.Te
     return norms
 
 
+def uses_vmap(args: Args, device: torch.device) -> bool:
+    """vmap where it pays: on CUDA a step is bound by kernel launches, which vmap shares among
+    the members; on a CPU the arithmetic dominates and vmap's batched copies cost more than the
+    launches they save (bench/members_step.py). nn.GRU/nn.LSTM cannot be vmapped."""
+    if not args.backbone.vmappable:
+        return False
+    return args.member_batching == "vmap" or (
+        args.member_batching == "auto" and device.type == "cuda"
+    )
+
+
 class Members:
     def __init__(self, args: Args, dataset: OfflineDataset, sampler: WindowSampler, device):
         self.args, self.sampler, self.device = args, sampler, torch.device(device)
@@ -60,7 +71,7 @@ class Members:
         self.dropout_calls = self._count_dropout_calls(models[0])
         member_losses = (
             vmap(self._member_loss, randomness="error")
-            if args.backbone.vmappable
+            if uses_vmap(args, self.device)
             else self._member_losses_one_by_one
         )
         self._losses = torch.compile(member_losses) if args.compile else member_losses
@@ -82,7 +93,7 @@ class Members:
             return masked_action_loss(member, WindowBatch(*fields))
 
     def _member_losses_one_by_one(self, params, buffers, fields: tuple, uniform) -> torch.Tensor:
-        """The vmapped loss's result by a loop over members, for backbones vmap cannot map."""
+        """The vmapped loss's result by a loop over members (one autograd graph)."""
         losses = [
             self._member_loss(
                 {name: p[index] for name, p in params.items()},
