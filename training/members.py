@@ -1,7 +1,9 @@
 """Several seeds trained in one process as one batched computation (--seeds 0 1 2 ...).
 
-The members' parameters are stacked along a new first dimension (torch.func.stack_module_state)
-and the loss is vmapped over it, so N members cost about the kernel launches of one. Each member
+The members' parameters are stacked along a new first dimension (torch.func.stack_module_state).
+On CUDA the loss is vmapped over it, so N members cost about the kernel launches of one; on a
+CPU, where arithmetic dominates, the members run one after another in one graph (faster there,
+see uses_vmap), and still share one optimiser step. Each member
 has its own randomness, derived from its seed alone: initial weights (torch.manual_seed(seed),
 as a single run), windows (its own CPU generator) and dropout (uniform numbers from a generator
 seeded with (seed, step), handed to the model's dropout layers: vmap would draw every member's
