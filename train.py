@@ -6,6 +6,9 @@
 Defaults follow Decision Transformer's published settings (Chen et al. 2021). Logs go to
 TensorBoard (losses/, charts/, eval/) in the run folder, beside config.json and checkpoint.pt.
 Ctrl-C (or SIGTERM) finishes the current step and writes a checkpoint before stopping.
+A run moves between CPU and CUDA on --resume: the windows come from a CPU generator whose state
+the checkpoint holds, and the optimiser takes the new device's flags; only dropout's random
+stream is per device, so a moved run goes on correctly but not bit for bit.
 """
 
 import sys

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -17,6 +18,7 @@ import train
 import training.single_model
 from agents.checkpoint import load_checkpoint, load_model, save_checkpoint
 from agents.run_lock import acquire_lock
+from datasets import load_dataset
 from tests.test_train import REPOSITORY, TINY, error_of, run
 
 
@@ -181,3 +183,11 @@ def test_a_second_writer_of_a_run_folder_is_refused(tmp_path, tiny_dataset, caps
     assert f"another process is using run folder {run_dir}" in message
     assert (run_dir / "checkpoint.pt").read_bytes() == before
     assert train.main(["--resume", str(run_dir), "--steps", "4"]) == 0  # free again
+
+
+def test_checkpoints_carry_the_behaviour_data_level(tmp_path, tiny_dataset):
+    run_dir = run(tmp_path / "run", tiny_dataset, "--steps", "1", "--eval-episodes", "0")
+    dataset = load_dataset(tiny_dataset)
+    episode_returns = np.add.reduceat(dataset.rewards.astype(np.float64), dataset.episode_starts)
+    saved = load_checkpoint(run_dir / "checkpoint.pt")["dataset"]["mean_episode_return"]
+    assert saved == pytest.approx(episode_returns.mean(), rel=1e-5)  # what the chart marks
