@@ -31,6 +31,8 @@ INCIDENTAL_SETTINGS = frozenset(
         "log_every",
         "device",
         "compile",
+        "eval_process",
+        "member_batching",
     }
 )
 
