@@ -98,7 +98,14 @@ def test_learning_rate_warms_up_then_holds(tmp_path, tiny_dataset):
     assert events.Scalars("losses/action_mse")[0].value > 0
 
 
-def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_dataset):
+@pytest.mark.parametrize(
+    "seeding",
+    [
+        ["--seed", "3"],
+        pytest.param(["--seeds", "3", "5"], marks=pytest.mark.slow, id="members"),
+    ],
+)
+def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_dataset, seeding):
     flags = [
         *TINY,
         "--dataset",
@@ -109,8 +116,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_da
         "0",
         "--checkpoint-every",
         "25",
-        "--seed",
-        "3",
+        *seeding,
     ]
     command = [sys.executable, "train.py", "backbone:min-lstm", *flags]
     environment = os.environ | {"OMP_NUM_THREADS": "1"}
