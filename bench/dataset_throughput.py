@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from datasets import WindowSampler, load_dataset  # noqa: E402
 from datasets.build import build_dataset  # noqa: E402
+from datasets.minari_store import minari_root  # noqa: E402
 
 
 @dataclass
@@ -65,9 +66,8 @@ def bench_build(args: Args) -> dict:
             show_progress=False,
         )
         wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
-        os.environ["MINARI_DATASETS_PATH"] = root
-        steps = load_dataset(dataset_id).num_steps
-        del os.environ["MINARI_DATASETS_PATH"]
+        with minari_root(Path(root)):
+            steps = load_dataset(dataset_id).num_steps
     return {
         "env": "Hopper-v5",
         "level": level,

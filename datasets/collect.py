@@ -1,17 +1,16 @@
 """Rolling a behaviour policy out in vectorised environments and recording every transition."""
 
 import math
-import os
 import queue
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
+from agents.environment_variables import environment_variables
 from datasets.policy import load_policy
 from envs.make import make_vector_env
 
@@ -133,20 +132,10 @@ def collect_all(
         return [future.result() for future in futures]
 
 
-@contextmanager
-def _single_threaded_children() -> Iterator[None]:
+def _single_threaded_children():
     """One BLAS thread per worker: the workers already fill the cores, and a threaded BLAS
     spinning on the policy's small matrices cost several times the matmul itself."""
-    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(BLAS_THREAD_VARIABLES, "1"))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
+    return environment_variables(dict.fromkeys(BLAS_THREAD_VARIABLES, "1"))
 
 
 _progress_queue = None

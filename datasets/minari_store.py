@@ -1,13 +1,12 @@
 """Where Minari datasets live: the user's local store and the datasets bundled with the project."""
 
-import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import minari
 from minari.storage import get_dataset_path
+
+from agents.environment_variables import environment_variables
 
 # A Minari store (same folder layout as ~/.minari/datasets) inside the project.
 BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
@@ -19,19 +18,10 @@ def local_root() -> Path:
     return get_dataset_path()
 
 
-@contextmanager
-def minari_root(root: Path) -> Iterator[None]:
-    """Point Minari's own functions at another store for the duration of the block
+def minari_root(root: Path):
+    """Point Minari's own functions at another store for the duration of a `with` block
     (Minari reads MINARI_DATASETS_PATH on every call)."""
-    previous = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["MINARI_DATASETS_PATH"]
-        else:
-            os.environ["MINARI_DATASETS_PATH"] = previous
+    return environment_variables({"MINARI_DATASETS_PATH": str(root)})
 
 
 def dataset_ids(root: Path) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import torch
 
+from agents.environment_variables import environment_variables
 from suite.worker import RunOutcome, RunTask, run_one
 from training import UsageError
 
@@ -85,7 +86,7 @@ def run_local(tasks: list[RunTask], workers: int, threads: int, on_event: Events
         process = context.Process(
             target=_pool_worker, args=(task_queue, events, threads, os.getpid())
         )
-        with _environment(environment):  # the child copies os.environ when it starts
+        with environment_variables(environment):  # the child copies os.environ as it starts
             process.start()
         processes.append(process)
 
@@ -132,20 +133,6 @@ def _drain(task_queue) -> None:
     with contextlib.suppress(queue.Empty):
         while True:
             task_queue.get(timeout=0.1)
-
-
-@contextlib.contextmanager
-def _environment(values: dict):
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def connect_ray(address: str | None, repository: str):

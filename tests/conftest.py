@@ -1,5 +1,3 @@
-import os
-
 import pytest
 import torch
 
@@ -54,17 +52,11 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 def tiny_dataset_store(tmp_path_factory) -> str:
     """A Minari store holding `replica/hopper/random-v0`: ~600 steps of uniform random actions."""
     from datasets.build import build_dataset
+    from datasets.minari_store import minari_root
 
     store = tmp_path_factory.mktemp("minari")
-    previous = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(store)
-    try:
+    with minari_root(store):
         build_dataset("hopper", "random", None, steps=600, seed=0)
-    finally:
-        if previous is None:
-            del os.environ["MINARI_DATASETS_PATH"]
-        else:
-            os.environ["MINARI_DATASETS_PATH"] = previous
     return str(store)
 
 
