@@ -14,6 +14,7 @@ import torch
 
 from .atomic_file import atomic_write
 from .decision_model import DecisionModel
+from .error_text import error_line, first_line
 
 
 class CheckpointError(Exception):
@@ -24,11 +25,6 @@ class CheckpointError(Exception):
 _REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 # Its own reason follows this marker, after paragraphs of advice on turning the check off.
 _UNPICKLER_REASON = "WeightsUnpickler error:"
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else ""
 
 
 def _unreadable(path: Path, error: Exception) -> CheckpointError:
@@ -43,7 +39,7 @@ def _unreadable(path: Path, error: Exception) -> CheckpointError:
         )
     if _UNPICKLER_REASON in text:
         text = text.split(_UNPICKLER_REASON, 1)[1]
-    reason = _first_line(text) or type(error).__name__
+    reason = first_line(text) or type(error).__name__
     return CheckpointError(f"{path}: unreadable checkpoint (corrupted or truncated?): {reason}")
 
 
@@ -96,7 +92,7 @@ def load_models(
         seeds = payload["members"]["seeds"] if "members" in payload else [None]
         DecisionModel.from_spec(spec)  # an unusable description fails here, with its reason
     except (KeyError, TypeError, ValueError) as error:
-        reason = _first_line(str(error)) or type(error).__name__
+        reason = error_line(error)
         raise CheckpointError(f"{source}: unusable model description: {reason}") from error
     models = []
     for index, seed in enumerate(seeds):

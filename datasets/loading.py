@@ -3,6 +3,7 @@
 import minari
 import numpy as np
 
+from agents.error_text import error_line
 from datasets.errors import DatasetError
 from datasets.minari_store import BUNDLED_ROOT, HDF5_FILE_NAME, dataset_ids, local_root
 from datasets.offline_dataset import OfflineDataset
@@ -72,10 +73,9 @@ def _read_episodes(source: minari.MinariDataset, dataset_id: str) -> list:
         return list(source.iterate_episodes())
     except (OSError, KeyError, ValueError, RuntimeError) as error:
         path = source.storage.data_path / HDF5_FILE_NAME
-        reason = next(iter(str(error).strip().splitlines()), "") or type(error).__name__
         raise DatasetError(
             f"dataset {dataset_id!r} at {path}: cannot read its data file (corrupted or "
-            f"truncated?): {reason}"
+            f"truncated?): {error_line(error)}"
         ) from error
 
 

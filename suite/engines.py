@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from agents.environment_variables import environment_variables
+from agents.error_text import error_line
 from suite.worker import RunOutcome, RunTask, run_one
 from training import UsageError
 
@@ -196,8 +197,7 @@ def run_ray(
                     try:
                         outcome = ray.get(reference)
                     except ray.exceptions.RayError as error:
-                        line = str(error).strip().splitlines()[0]
-                        outcome = RunOutcome(task.name, "failed", error=line)
+                        outcome = RunOutcome(task.name, "failed", error=error_line(error))
                     outcomes.append(outcome)
                     on_event(("done", outcome))
     except SuiteInterrupted:

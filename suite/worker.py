@@ -17,6 +17,7 @@ from rich.console import Console
 import training
 from agents.atomic_file import atomic_write
 from agents.device import resolve_device
+from agents.error_text import first_line
 from scoring import evaluate_runs, load_runs
 from suite.results_folder import FAILED_FILE, eval_path, trained_steps, write_json
 from training import errors
@@ -67,7 +68,7 @@ def run_one(task: RunTask, events=None) -> RunOutcome:
     except INTERRUPTIONS:
         return RunOutcome(task.name, "interrupted")
     except Exception as error:  # noqa: BLE001 (any failure ends this run only, with its line)
-        line = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+        line = f"{type(error).__name__}: {first_line(str(error))}"
         task.run_dir.mkdir(parents=True, exist_ok=True)  # it may have failed before training
         write_json(task.run_dir / FAILED_FILE, {"error": line})
         return RunOutcome(task.name, "failed", error=line)

@@ -8,6 +8,7 @@ with the new device's stream (the same device continues bit for bit)."""
 import torch
 
 from agents.checkpoint import CheckpointError, weights_mismatch
+from agents.error_text import error_line
 from datasets import OfflineDataset
 
 
@@ -84,5 +85,4 @@ def restore_optimization(
             torch.cuda.set_rng_state(checkpoint["rng"]["cuda"])
         return int(checkpoint["step"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{where}: cannot resume from it ({reason})") from error
+        raise CheckpointError(f"{where}: cannot resume from it ({error_line(error)})") from error
