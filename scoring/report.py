@@ -2,6 +2,8 @@
 that is also the JSON evaluate.py writes): every run on its own, and each group of runs that
 differ only in their seed aggregated."""
 
+import dataclasses
+
 import gymnasium
 import mujoco
 from rich.console import Console
@@ -128,10 +130,7 @@ def evaluate_runs(
         "targets": group_reports[0]["targets"] if len(groups) == 1 else None,
         "groups": group_reports,
         "runs": run_reports,
-        "published": [
-            {"method": score.method, "mean": score.mean, "std": score.std, "source": score.source}
-            for score in published_scores(dataset["id"])
-        ],
+        "published": [dataclasses.asdict(score) for score in published_scores(dataset["id"])],
     }
 
 

@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from agents.progress_log import format_duration
 from suite.results_folder import trained_steps
 
 
@@ -78,8 +79,7 @@ class LiveProgress:
         left = sum(state in ("pending", "running") for state in self.state.values())
         if not self.durations or not left:
             return "-"
-        seconds = sum(self.durations) / len(self.durations) * left / self.workers
-        return time.strftime("%H:%M:%S", time.gmtime(seconds))
+        return format_duration(sum(self.durations) / len(self.durations) * left / self.workers)
 
     def _render(self):
         table = Table("run", "state", "steps", "result", title="benchmark suite")

@@ -2,6 +2,7 @@
 published numbers of the matching D4RL dataset beside ours."""
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -34,10 +35,7 @@ def build_report(suite: Suite, scores: dict, failed: dict[str, str]) -> dict:
         dataset: {
             "d4rl_counterpart": d4rl_counterpart(dataset),
             "label": REPLICA_LABEL if is_replica(dataset) else "published",
-            "scores": [
-                {"method": s.method, "mean": s.mean, "std": s.std, "source": s.source}
-                for s in published_scores(dataset)
-            ],
+            "scores": [dataclasses.asdict(score) for score in published_scores(dataset)],
         }
         for dataset in suite.datasets
     }

@@ -14,6 +14,7 @@ from typing import Literal
 from agents import BACKBONES, backbone_config
 from envs.evaluation import Mode
 from training import Args, UsageError
+from training.config import flag
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -244,8 +245,7 @@ def check_same_suite(saved: Suite, suite: Suite, where: Path) -> None:
                 raise UsageError(f"{where} holds another suite: overrides of {changed[0]} differ")
         elif before != now:
             raise UsageError(
-                f"{where} holds another suite: --{name.replace('_', '-')} is {before} there, "
-                f"{now} here"
+                f"{where} holds another suite: {flag(name)} is {before} there, {now} here"
             )
 
 
