@@ -20,7 +20,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from agents import DecisionModel
-from agents.checkpoint import CheckpointError
+from agents.checkpoint import CheckpointError, load_models
 from agents.dropout import supplied_noise
 from datasets import OfflineDataset, WindowBatch, WindowSampler
 from training.checkpointing import restore_optimization, restore_weights, training_payload
@@ -146,20 +146,26 @@ class Members:
         return {name: t.detach() for name, t in (self.params | self.buffers).items()}
 
     def models(self) -> dict[int | None, DecisionModel]:
-        """Each member as a model of its own (a copy), by training seed."""
-        members = {}
-        for index, seed in enumerate(self.seeds):
-            model = DecisionModel.from_spec(self.spec).to(self.device)
-            model.load_state_dict({name: t[index] for name, t in self.state_dict().items()})
-            members[seed] = model
-        return members
+        """Each member as a model of its own (a copy), by training seed, as the run's checkpoint
+        loads them."""
+        return dict(load_models(self._stacked_models(), self.device))
 
     def payload(self, step: int, **entries) -> dict:
-        model = {"spec": self.spec, "state_dict": self.state_dict()}
-        members = {"seeds": list(self.seeds)}
+        stacked = self._stacked_models()
         return training_payload(
-            model, self.optimizer, self.scheduler, self.generators, step, members=members, **entries
+            stacked["model"],
+            self.optimizer,
+            self.scheduler,
+            self.generators,
+            step,
+            members=stacked["members"],
+            **entries,
         )
+
+    def _stacked_models(self) -> dict:
+        """The checkpoint entries describing the members: their spec, stacked weights, seeds."""
+        model = {"spec": self.spec, "state_dict": self.state_dict()}
+        return {"model": model, "members": {"seeds": list(self.seeds)}}
 
     def restore(self, checkpoint: dict, where: str) -> int:
         saved = checkpoint.get("members", {}).get("seeds")
