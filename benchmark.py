@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from agents.run_lock import LockError
+from infra.errors import InputError, UsageError
 from suite.engines import SuiteInterrupted
 from suite.pipeline import Execution, run_suite, write_report
 from suite.results_folder import ResultsFolder
@@ -33,7 +33,6 @@ from suite.spec import (
     resolve,
     with_overrides,
 )
-from training import UsageError
 
 # Flags generated from the suite's settings (suite/spec.py), so that every preset field has one.
 ASSIGNMENTS = {"backbone_settings": False, "overrides": True}  # name -> keyed by backbone
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return run(command) if isinstance(command, Run) else report(command)
-    except (UsageError, LockError) as error:
+    except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -17,11 +17,11 @@ from typing import Annotated, Literal
 import tyro
 from rich.console import Console
 
-from agents.atomic_file import atomic_write
-from agents.device import resolve_device
 from envs.evaluation import Mode
+from infra.atomic_files import atomic_write
+from infra.device import resolve_device
+from infra.errors import InputError, UsageError
 from scoring import evaluate_runs, load_runs, print_table, render_chart
-from training.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         validate(args)
         device = resolve_device(args.device)
         runs = load_runs(args.runs, device)
-    except (UsageError, ValueError) as error:
+    except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     report = evaluate_runs(

@@ -13,18 +13,17 @@ stream is per device, so a moved run goes on correctly but not bit for bit.
 
 import sys
 
-from agents.checkpoint import CheckpointError
-from agents.run_lock import LockError
-from datasets import DatasetError
-from training import UsageError, parse_args, train
+from infra.errors import InputError
+from training import parse_args, train
 from training.errors import Interrupted, NonFiniteLoss
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit status: 0 done, 1 the loss diverged, 2 bad input, 128 + N stopped by signal N."""
+    """Exit status: 0 done, 1 the loss diverged (or a bug: its traceback), 2 bad input,
+    128 + N stopped by signal N."""
     try:
         run_dir = train(parse_args(argv))
-    except (UsageError, DatasetError, CheckpointError, LockError, ValueError) as error:
+    except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except NonFiniteLoss as error:

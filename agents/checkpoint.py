@@ -1,65 +1,17 @@
-"""Checkpoints: written atomically, loaded without executing code.
-
-A checkpoint is a dict of tensors, numbers, strings, lists and dicts only, so that
-`torch.load(..., weights_only=True)` reads it. payload["model"] = {"spec": ..., "state_dict": ...}
-rebuilds the decision model (its spec names the backbone and every field; the state dict holds
-the observation statistics as buffers).
+"""The models a checkpoint holds: payload["model"] = {"spec": ..., "state_dict": ...} written
+from a model, and rebuilt into one (its spec names the backbone and every field; the state dict
+holds the observation statistics as buffers). Reading and writing the file itself is
+infra.checkpoint_files; this module only turns its plain values into models.
 """
 
-import pickle
-import re
 from pathlib import Path
 
 import torch
 
-from .atomic_file import atomic_write
+from infra.checkpoint_files import CheckpointError
+from infra.error_text import error_line
+
 from .decision_model import DecisionModel
-from .error_text import error_line, first_line
-
-
-class CheckpointError(Exception):
-    """A checkpoint that is missing, unreadable or not one of ours (one-line message)."""
-
-
-# torch's weights-only unpickler names a class it refuses as "Unsupported global: GLOBAL x.Y".
-_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
-# Its own reason follows this marker, after paragraphs of advice on turning the check off.
-_UNPICKLER_REASON = "WeightsUnpickler error:"
-
-
-def _unreadable(path: Path, error: Exception) -> CheckpointError:
-    """The one-line error for a file torch.load refused: an object that is not plain data, or
-    bytes that are not a checkpoint."""
-    text = str(error)
-    refused = _REFUSED_GLOBAL.search(text)
-    if isinstance(error, pickle.UnpicklingError) and refused:
-        return CheckpointError(
-            f"{path}: unreadable checkpoint: it holds objects other than tensors and plain values"
-            f" ({refused.group(1)}), refused as possibly unsafe (rebuilding them runs code)"
-        )
-    if _UNPICKLER_REASON in text:
-        text = text.split(_UNPICKLER_REASON, 1)[1]
-    reason = first_line(text) or type(error).__name__
-    return CheckpointError(f"{path}: unreadable checkpoint (corrupted or truncated?): {reason}")
-
-
-def save_checkpoint(path: str | Path, payload: dict) -> None:
-    """Written atomically: a crash mid-write leaves the previous checkpoint in place."""
-    with atomic_write(path) as file:
-        torch.save(payload, file)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for truncated or foreign files
-        raise _unreadable(path, error) from error
-    if not isinstance(payload, dict) or "model" not in payload:
-        raise CheckpointError(f"{path}: not a checkpoint of this toolkit (no 'model' entry)")
-    return payload
 
 
 def model_payload(model: DecisionModel) -> dict:

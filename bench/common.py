@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from agents.atomic_file import atomic_write
+from infra.atomic_files import atomic_write
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

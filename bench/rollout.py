@@ -28,13 +28,14 @@ import numpy as np
 import torch
 
 from agents import BACKBONES, DecisionModel, DecisionModelConfig, state_tensors
-from agents.checkpoint import load_checkpoint, load_model
+from agents.checkpoint import load_model
 from bench.common import add_common_arguments, environment, report, setup, synchronize
 from envs import evaluate_model, make_vector_env
 from envs.evaluation import MAX_ENVS
 from envs.recurrent_policy import RecurrentPolicy
 from envs.rollout import episode_quotas
 from envs.windowed_policy import WindowedPolicy
+from infra.checkpoint_files import load_checkpoint
 
 ENV_ID = "Hopper-v5"
 OBSERVATION_DIM, ACTION_DIM = 11, 3

@@ -12,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from agents.progress_log import ProgressLog
+from infra.progress import ProgressLog
 
 
 @contextmanager

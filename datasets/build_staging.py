@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from agents.run_lock import LockError, acquire_lock
 from datasets.errors import DatasetError
+from infra.locks import LockError, acquire_lock
 
 STAGING_PREFIX = ".build-"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.environment_variables import environment_variables
 from datasets.policy import load_policy
 from envs.make import make_vector_env
+from infra.environment import environment_variables
 
 # Read by numpy's BLAS (and torch's OpenMP) when a worker process starts.
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -3,10 +3,10 @@
 import minari
 import numpy as np
 
-from agents.error_text import error_line
 from datasets.errors import DatasetError
 from datasets.minari_store import BUNDLED_ROOT, HDF5_FILE_NAME, dataset_ids, local_root
 from datasets.offline_dataset import OfflineDataset
+from infra.error_text import error_line
 
 BUILD_HINT = "python -m datasets.build --env hopper --level medium --policies-dir DIR"
 

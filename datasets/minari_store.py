@@ -6,7 +6,7 @@ from pathlib import Path
 import minari
 from minari.storage import get_dataset_path
 
-from agents.environment_variables import environment_variables
+from infra.environment import environment_variables
 
 # A Minari store (same folder layout as ~/.minari/datasets) inside the project.
 BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"

@@ -3,7 +3,6 @@
 from envs.evaluation import evaluate_model
 from envs.make import ENV_IDS, dataset_env_id, env_id_for, make_env, make_vector_env
 from envs.normalization import normalized_score, reference_returns
-from envs.published_scores import d4rl_counterpart, is_replica, published_scores
 from envs.rollout import EpisodeStats, Policy, rollout
 from envs.target_returns import default_target_returns
 
@@ -11,16 +10,13 @@ __all__ = [
     "ENV_IDS",
     "EpisodeStats",
     "Policy",
-    "d4rl_counterpart",
     "dataset_env_id",
     "default_target_returns",
     "env_id_for",
     "evaluate_model",
-    "is_replica",
     "make_env",
     "make_vector_env",
     "normalized_score",
-    "published_scores",
     "reference_returns",
     "rollout",
 ]

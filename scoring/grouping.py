@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.errors import UsageError
+from infra.errors import UsageError
 
 # Settings saved with a run that do not change what it learned: where it was written, how often
 # it logged, checkpointed or evaluated itself, and where it ran. `seed` (and `seeds`, of several

@@ -9,16 +9,14 @@ import mujoco
 from rich.console import Console
 
 from envs import (
-    d4rl_counterpart,
     default_target_returns,
     evaluate_model,
-    is_replica,
     normalized_score,
-    published_scores,
     reference_returns,
 )
 from envs.evaluation import Mode
 from scoring.grouping import group_runs
+from scoring.published_scores import d4rl_counterpart, is_replica, published_scores
 from scoring.runs import Run
 from scoring.statistics import summarize
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import torch
 
-from agents.checkpoint import CheckpointError, load_checkpoint, load_models
+from agents.checkpoint import load_models
+from infra.checkpoint_files import CheckpointError, load_checkpoint
+from infra.errors import UsageError
 from scoring.grouping import SeedRecord, group_runs, seed_record
-from training.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datasets import DatasetError
 from datasets.build import build_dataset
 from datasets.minari_store import BUNDLED_ROOT, local_root
 from datasets.recipe import LEVELS_FILE, level_names
-from training import UsageError
+from infra.errors import UsageError
 
 
 def is_available(dataset_id: str) -> bool:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import torch
 
-from agents.environment_variables import environment_variables
-from agents.error_text import error_line
+from infra.environment import environment_variables
+from infra.error_text import error_line
+from infra.errors import UsageError
 from suite.worker import RunOutcome, RunTask, run_one
-from training import UsageError
 
 Events = Callable[[tuple], None]
 

@@ -4,7 +4,7 @@
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agents.device import resolve_device
+from infra.device import resolve_device
 from suite import aggregate, plots, report
 from suite.dataset_preparation import build_missing, missing_datasets
 from suite.engines import connect_ray, default_workers, run_local, run_ray
@@ -12,7 +12,7 @@ from suite.progress import make_progress
 from suite.results_folder import ResultsFolder, failure, is_complete
 from suite.spec import Suite
 from suite.worker import RunTask
-from training import UsageError, args_to_dict
+from training import args_to_dict
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 RAY_MAX_RETRIES = 3
@@ -36,10 +36,7 @@ def prepare(suite: Suite, out_dir: Path, execution: Execution):
     results = ResultsFolder(out_dir)
     if suite.seeds_together is None:
         saved = results.saved_suite()
-        try:
-            on_gpu = resolve_device(execution.device).type == "cuda"
-        except ValueError as error:
-            raise UsageError(str(error)) from None
+        on_gpu = resolve_device(execution.device).type == "cuda"
         suite = replace(suite, seeds_together=saved.seeds_together if saved else on_gpu)
     results.check_can_hold(suite)
     missing = missing_datasets(suite.datasets, execution.policies_dir)

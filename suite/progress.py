@@ -9,7 +9,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from agents.progress_log import format_duration
+from infra.progress import format_duration
 from suite.results_folder import trained_steps
 
 

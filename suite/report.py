@@ -6,7 +6,7 @@ import dataclasses
 import io
 import json
 
-from envs import d4rl_counterpart, is_replica, published_scores
+from scoring.published_scores import d4rl_counterpart, is_replica, published_scores
 from suite import aggregate
 from suite.spec import Suite
 
@@ -118,7 +118,7 @@ def render_markdown(report: dict) -> bytes:
     if _published_methods(report):
         lines += [
             f"Published columns: mean ± std over seeds; † {REPLICA_LABEL} (the datasets here are "
-            "this toolkit's replicas). Sources in envs/published_scores.py.",
+            "this toolkit's replicas). Sources in scoring/published_scores.py.",
             "",
         ]
     lines += ["## Across datasets", "", report["aggregates_note"], ""]

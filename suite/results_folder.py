@@ -4,15 +4,15 @@ suite's evaluation JSON and, for a failed run, failed.json), and the report file
 import json
 from pathlib import Path
 
-from agents.atomic_file import atomic_write
-from agents.checkpoint import CheckpointError, load_checkpoint
-from agents.run_lock import Lock, acquire_lock
+from infra.atomic_files import atomic_write
+from infra.checkpoint_files import CheckpointError, load_checkpoint
+from infra.errors import UsageError
+from infra.locks import Lock, acquire_lock
 from suite.spec import Suite, check_same_suite, suite_from_mapping
-from training import UsageError
 
 SUITE_FILE = "suite.json"
 FAILED_FILE = "failed.json"
-LOCK_FILE = ".lock"  # held by the suite writing the folder (agents/run_lock.py)
+LOCK_FILE = ".lock"  # held by the suite writing the folder (infra/locks.py)
 
 
 def write_json(path: Path, payload) -> None:

@@ -13,7 +13,8 @@ from typing import Literal
 
 from agents import BACKBONES, backbone_config
 from envs.evaluation import Mode
-from training import Args, UsageError
+from infra.errors import UsageError
+from training import Args
 from training.config import flag
 
 if sys.version_info >= (3, 11):

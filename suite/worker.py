@@ -15,9 +15,9 @@ import torch
 from rich.console import Console
 
 import training
-from agents.atomic_file import atomic_write
-from agents.device import resolve_device
-from agents.error_text import first_line
+from infra.atomic_files import atomic_write
+from infra.device import resolve_device
+from infra.error_text import first_line
 from scoring import evaluate_runs, load_runs
 from suite.results_folder import FAILED_FILE, eval_path, trained_steps, write_json
 from training import errors

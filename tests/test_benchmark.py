@@ -130,7 +130,7 @@ def test_sigkill_mid_suite_then_rerun_gives_the_same_report(smoke_results, tmp_p
 
 
 def torch_step(path: Path) -> int:
-    from agents.checkpoint import load_checkpoint
+    from infra.checkpoint_files import load_checkpoint
 
     return load_checkpoint(path)["step"]
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import benchmark
-from agents.run_lock import acquire_lock
+from infra.locks import acquire_lock
 from suite.spec import load_preset, load_suite_file, resolve
 
 

@@ -1,16 +1,13 @@
 """Checkpoints that cannot be used: each refusal is one whole sentence that says why."""
 
+import os
+
 import pytest
 import torch
 
 from agents import DecisionModel, DecisionModelConfig, build_backbone
-from agents.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    load_model,
-    model_payload,
-    save_checkpoint,
-)
+from agents.checkpoint import load_model, model_payload
+from infra.checkpoint_files import CheckpointError, load_checkpoint, save_checkpoint
 
 
 class Settings:
@@ -36,6 +33,26 @@ def test_a_pickled_object_is_refused_as_unsafe_not_as_corrupted(tmp_path):
     assert "objects other than tensors and plain values" in message and "unsafe" in message
     assert "Settings" in message
     assert "corrupted" not in message and "weights_only" not in message
+
+
+class RunsAShellCommand:
+    """What a malicious checkpoint holds: unpickling it would call os.system."""
+
+    def __reduce__(self):
+        return os.system, ("echo this ran",)
+
+
+def test_a_checkpoint_that_would_run_a_command_is_refused_as_unsafe(tmp_path, capfd):
+    path = tmp_path / "checkpoint.pt"
+    torch.save(tiny_payload() | {"hook": RunsAShellCommand()}, path)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{path}: refused")
+    assert "possibly unsafe" in message and "system" in message  # names the global
+    assert "corrupted" not in message and "weights_only" not in message
+    assert "likely succeed" not in message  # never torch's advice to turn the check off
+    assert "this ran" not in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])

@@ -13,7 +13,7 @@ from datasets.build_staging import dataset_lock_path
 from datasets.minari_store import dataset_ids
 from datasets.policy import load_policy
 from datasets.recipe import Recipe, RecipePart, level_recipe, read_recipe
-from tests.test_run_lock import hold_in_another_process, kill
+from tests.test_locks import hold_in_another_process, kill
 
 SHARED_POLICIES = Path(__file__).resolve().parents[2] / "shared" / "policies"
 HOPPER_DIMS = (11, 3)

@@ -4,13 +4,8 @@ import pytest
 import torch
 
 from agents import BACKBONES, DecisionModel, DecisionModelConfig, build_backbone
-from agents.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    load_model,
-    model_payload,
-    save_checkpoint,
-)
+from agents.checkpoint import load_model, model_payload
+from infra.checkpoint_files import CheckpointError, load_checkpoint, save_checkpoint
 
 OBSERVATION_DIM, ACTION_DIM = 5, 3
 
@@ -134,6 +129,6 @@ class CodeOnLoad:
 def test_checkpoint_refuses_to_execute_code(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"model": CodeOnLoad()}, path)
-    with pytest.raises(CheckpointError, match="unreadable checkpoint"):
+    with pytest.raises(CheckpointError, match="refused.*possibly unsafe"):
         load_checkpoint(path)
     assert not EXECUTED

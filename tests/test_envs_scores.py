@@ -8,13 +8,13 @@ import pytest
 
 from envs.make import dataset_env_id
 from envs.normalization import D4RL_REFERENCE_RETURNS, normalized_score, reference_returns
-from envs.published_scores import (
+from envs.target_returns import default_target_returns
+from scoring.published_scores import (
     PUBLISHED_SCORES,
     d4rl_counterpart,
     is_replica,
     published_scores,
 )
-from envs.target_returns import default_target_returns
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published_scores.md"
 

@@ -11,8 +11,9 @@ import torch
 import evaluate
 import scoring
 from agents import DecisionModel, DecisionModelConfig, build_backbone, config_to_spec
-from agents.checkpoint import model_payload, save_checkpoint
+from agents.checkpoint import model_payload
 from envs.normalization import D4RL_REFERENCE_RETURNS
+from infra.checkpoint_files import save_checkpoint
 
 ENVS = {
     "Hopper-v5": (11, 3, "replica/hopper/medium-v0"),

@@ -10,8 +10,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import evaluate
 import train
 from agents import BACKBONES
-from agents.checkpoint import load_checkpoint
 from agents.dropout import Dropout, supplied_noise
+from infra.checkpoint_files import load_checkpoint
 from tests.test_train import TINY, error_of, run
 
 FAST = ["--eval-episodes", "0", "--warmup-steps", "2"]

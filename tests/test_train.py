@@ -14,7 +14,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import train
 from agents import BACKBONES
-from agents.checkpoint import load_checkpoint, load_model
+from agents.checkpoint import load_model
+from infra.checkpoint_files import load_checkpoint
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TINY = ["--backbone.d-model", "16", "--backbone.n-layers", "1", "--batch-size", "4"]

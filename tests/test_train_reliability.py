@@ -16,9 +16,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import train
 import training.single_model
-from agents.checkpoint import load_checkpoint, load_model, save_checkpoint
-from agents.run_lock import acquire_lock
+from agents.checkpoint import load_model
 from datasets import load_dataset
+from infra.checkpoint_files import load_checkpoint, save_checkpoint
+from infra.locks import acquire_lock
 from tests.test_train import REPOSITORY, TINY, error_of, run
 
 

@@ -3,12 +3,10 @@
 train.py is the command line over this package; the benchmark suite calls it directly."""
 
 from training.config import Args, args_from_dict, args_to_dict, parse_args, validate
-from training.errors import UsageError
 from training.loop import train
 
 __all__ = [
     "Args",
-    "UsageError",
     "args_from_dict",
     "args_to_dict",
     "parse_args",

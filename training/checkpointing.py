@@ -7,9 +7,10 @@ with the new device's stream (the same device continues bit for bit)."""
 
 import torch
 
-from agents.checkpoint import CheckpointError, weights_mismatch
-from agents.error_text import error_line
+from agents.checkpoint import weights_mismatch
 from datasets import OfflineDataset
+from infra.checkpoint_files import CheckpointError
+from infra.error_text import error_line
 
 
 def dataset_summary(dataset: OfflineDataset) -> dict:

@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Union
 import tyro
 
 from agents import BACKBONES, config_from_spec, config_to_spec
-from training.errors import UsageError
+from infra.errors import UsageError
 
 # `backbone:<name>` subcommands, generated from the registry.
 BackboneChoice = Union[  # noqa: UP007 (a tuple of types needs the subscript form)

@@ -1,8 +1,4 @@
-"""Errors of a training run that end it with a one-line message."""
-
-
-class UsageError(Exception):
-    """Bad input from the command line or a run folder that cannot be used (exit status 2)."""
+"""Errors that end a training run: a diverged loss, or a signal that stopped it."""
 
 
 class NonFiniteLoss(Exception):

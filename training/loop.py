@@ -9,14 +9,15 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from agents.checkpoint import save_checkpoint
-from agents.device import resolve_device
 from datasets import WindowSampler, load_dataset
 from envs import reference_returns
 from envs.target_returns import default_target_returns
+from infra.checkpoint_files import save_checkpoint
+from infra.device import resolve_device
+from infra.errors import UsageError
 from training.checkpointing import dataset_summary
 from training.config import Args, args_to_dict, validate
-from training.errors import Interrupted, NonFiniteLoss, UsageError
+from training.errors import Interrupted, NonFiniteLoss
 from training.interrupts import StopRequests
 from training.members import Members
 from training.periodic_evaluation import PeriodicEvaluation

@@ -20,9 +20,10 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from agents import DecisionModel
-from agents.checkpoint import CheckpointError, load_models
+from agents.checkpoint import load_models
 from agents.dropout import supplied_noise
 from datasets import OfflineDataset, WindowBatch, WindowSampler
+from infra.checkpoint_files import CheckpointError
 from training.checkpointing import restore_optimization, restore_weights, training_payload
 from training.config import Args
 from training.objective import build_model, masked_action_loss

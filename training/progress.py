@@ -4,7 +4,7 @@ import sys
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from agents.progress_log import format_duration
+from infra.progress import format_duration
 
 
 class TrainingProgress:

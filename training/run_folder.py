@@ -5,13 +5,13 @@ import time
 from pathlib import Path
 
 from agents import config_to_spec
-from agents.atomic_file import atomic_write
-from agents.checkpoint import load_checkpoint
-from agents.run_lock import Lock, acquire_lock
+from infra.atomic_files import atomic_write
+from infra.checkpoint_files import load_checkpoint
+from infra.errors import UsageError
+from infra.locks import Lock, acquire_lock
 from training.config import Args, args_to_dict
-from training.errors import UsageError
 
-LOCK_NAME = ".lock"  # held by the process writing the run (agents/run_lock.py)
+LOCK_NAME = ".lock"  # held by the process writing the run (infra/locks.py)
 
 
 def open_run_folder(args: Args) -> tuple[Path, Lock, dict | None]:

@@ -1,6 +1,8 @@
-"""The --device flag's meaning, shared by train.py and evaluate.py."""
+"""The --device flag's meaning, shared by every command line."""
 
 import torch
+
+from infra.errors import UsageError
 
 
 def resolve_device(name: str) -> torch.device:
@@ -8,5 +10,5 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available")
+        raise UsageError("--device cuda: no CUDA device is available")
     return torch.device(name)

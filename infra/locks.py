@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from infra.errors import InputError
 
-class LockError(Exception):
+
+class LockError(InputError):
     """Another process holds the lock (one-line message naming the lock file and its pid)."""
 
 

@@ -1,4 +1,4 @@
-"""agents/run_lock.py: one holder at a time across processes; a killed holder frees the lock."""
+"""infra/locks.py: one holder at a time across processes; a killed holder frees the lock."""
 
 import os
 import signal
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.run_lock import LockError, acquire_lock, hold_lock, lock_holder
+from infra.locks import LockError, acquire_lock, hold_lock, lock_holder
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ def hold_in_another_process(path: Path, what: str = "x") -> subprocess.Popen:
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from agents.run_lock import hold_lock\n"
+            "from infra.locks import hold_lock\n"
             f"with hold_lock({str(path)!r}, {what!r}):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(600)\n",

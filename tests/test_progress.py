@@ -1,9 +1,9 @@
-"""agents/progress_log.py: plain progress lines, every tenth of the work, capped at the total."""
+"""infra/progress.py: plain progress lines, every tenth of the work, capped at the total."""
 
 import io
 import re
 
-from agents.progress_log import ProgressLog, format_duration
+from infra.progress import ProgressLog, format_duration
 
 
 def test_one_line_per_tenth_capped_at_the_total_then_the_real_total():
