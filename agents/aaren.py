@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from infra.errors import ConfigError
+
 from .scan import linear_scan
 from .stack import BackboneConfig
 
@@ -90,7 +92,7 @@ class AarenConfig(BackboneConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.n_heads <= 0 or self.d_model % self.n_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"n_heads ({self.n_heads}) must be positive and divide d_model ({self.d_model})"
             )
 

@@ -18,6 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from infra.errors import ConfigError
+from infra.field_types import check_field_types
+
 from .dropout import Dropout
 from .registry import config_from_spec, config_to_spec
 from .stack import Backbone, State, reset_rows
@@ -42,9 +45,10 @@ class DecisionModelConfig:
         return 3 if self.layout == "interleaved" else 1
 
     def __post_init__(self):
+        check_field_types(self, prefix="DecisionModelConfig.")
         for name in ("observation_dim", "action_dim", "context_length", "max_timestep"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
 
 
 def _init_weights(module: nn.Module) -> None:

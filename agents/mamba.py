@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from infra.errors import ConfigError
+
 from .scan import linear_scan
 from .stack import BackboneConfig
 
@@ -134,11 +136,11 @@ class MambaConfig(BackboneConfig):
         super().__post_init__()
         for name in ("d_state", "d_conv", "expand"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.dt_rank != "auto" and self.dt_rank <= 0:
-            raise ValueError(f"dt_rank must be 'auto' or positive, got {self.dt_rank}")
+            raise ConfigError(f"dt_rank must be 'auto' or positive, got {self.dt_rank}")
         if not 0 < self.dt_min <= self.dt_max:
-            raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
+            raise ConfigError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
 
     def make_mixer(self) -> nn.Module:
         dt_rank = math.ceil(self.d_model / 16) if self.dt_rank == "auto" else self.dt_rank

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from infra.errors import ConfigError
+
 from .fla_scan import fla_available, require_fla, triton_scan
 from .scan import in_scan_precision, log_space_scan, scan_gradient, scan_in_place, vmap_over_batch
 from .stack import BackboneConfig
@@ -158,7 +160,7 @@ class MinGRUConfig(BackboneConfig):
         if self.scan == "triton":
             require_fla()
         if int(self.d_model * self.expansion_factor) < 1:
-            raise ValueError(f"expansion_factor {self.expansion_factor} leaves no recurrent width")
+            raise ConfigError(f"expansion_factor {self.expansion_factor} leaves no recurrent width")
 
     def make_mixer(self) -> nn.Module:
         return MinGRU(self.d_model, self.expansion_factor, self.scan)

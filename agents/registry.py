@@ -6,6 +6,8 @@ rebuild its backbone without executing code.
 
 import dataclasses
 
+from infra.errors import ConfigError
+
 from .aaren import AarenConfig
 from .mamba import MambaConfig
 from .min_gru import MinGRUConfig
@@ -29,7 +31,7 @@ BACKBONES: dict[str, type[BackboneConfig]] = {
 
 def backbone_config(name: str, **params) -> BackboneConfig:
     if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
+        raise ConfigError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
     return BACKBONES[name](**params)
 
 

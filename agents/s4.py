@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from infra.errors import ConfigError
+
 from .stack import BackboneConfig
 
 
@@ -108,9 +110,9 @@ class S4Config(BackboneConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.state_size < 2 or self.state_size % 2:
-            raise ValueError(f"state_size must be even and >= 2, got {self.state_size}")
+            raise ConfigError(f"state_size must be even and >= 2, got {self.state_size}")
         if not 0 < self.dt_min <= self.dt_max:
-            raise ValueError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
+            raise ConfigError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
 
     def make_mixer(self) -> nn.Module:
         return S4D(self.d_model, self.state_size, self.init, self.dt_min, self.dt_max)

@@ -15,6 +15,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from infra.errors import ConfigError
+from infra.field_types import check_field_types
+
 from .dropout import Dropout
 
 State = tuple
@@ -36,12 +39,15 @@ class BackboneConfig:
     vmappable: ClassVar[bool] = True
 
     def __post_init__(self):
+        # Every field's type first (a suite file or a Python caller may hand in anything),
+        # then each backbone's own constraints (its __post_init__ calls this one first).
+        check_field_types(self, prefix=f"{type(self).__name__}.")
         if self.d_model <= 0 or self.n_layers <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"d_model and n_layers must be positive, got {self.d_model}, {self.n_layers}"
             )
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
     def fitted_to_context(self, tokens: int) -> "BackboneConfig":
         """This config for a decision model whose training windows hold `tokens` tokens; only a

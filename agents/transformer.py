@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from infra.errors import ConfigError
+
 from .stack import BackboneConfig
 
 # The span of a transformer built alone: Decision Transformer's 20 steps x 3 tokens.
@@ -104,11 +106,11 @@ class TransformerConfig(BackboneConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.n_heads <= 0 or self.d_model % self.n_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"n_heads ({self.n_heads}) must be positive and divide d_model ({self.d_model})"
             )
         if self.window is not None and self.window <= 0:
-            raise ValueError(f"window must be positive, got {self.window}")
+            raise ConfigError(f"window must be positive, got {self.window}")
 
     def fitted_to_context(self, tokens: int) -> "TransformerConfig":
         return self if self.window is not None else dataclasses.replace(self, window=tokens)
