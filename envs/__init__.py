@@ -2,7 +2,7 @@
 
 from envs.evaluation import evaluate_model
 from envs.make import ENV_IDS, dataset_env_id, env_id_for, make_env, make_vector_env
-from envs.normalization import normalized_score, reference_returns
+from envs.normalization import normalization_note, normalized_score, reference_returns
 from envs.rollout import EpisodeStats, Policy, rollout
 from envs.target_returns import default_target_returns
 
@@ -16,6 +16,7 @@ __all__ = [
     "evaluate_model",
     "make_env",
     "make_vector_env",
+    "normalization_note",
     "normalized_score",
     "reference_returns",
     "rollout",

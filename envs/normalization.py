@@ -43,3 +43,17 @@ def reference_returns(
             f"{sorted(D4RL_REFERENCE_RETURNS)}"
         )
     return ReferenceReturns(*D4RL_REFERENCE_RETURNS[env_id], "d4rl")
+
+
+def normalization_note(source: str, env_id: str) -> str:
+    """What a score normalised with `source`'s reference returns on `env_id` can be compared
+    with, in a sentence for reports."""
+    if source == "d4rl":
+        return (
+            f"D4RL's reference returns were measured on old Gym v2/v3 environments: on {env_id}"
+            " the normalised scores are an approximation."
+        )
+    return (
+        "Normalised with the dataset's own reference returns; the published scores use D4RL's"
+        " (measured on old Gym v2/v3 environments)."
+    )

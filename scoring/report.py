@@ -11,6 +11,7 @@ from rich.console import Console
 from envs import (
     default_target_returns,
     evaluate_model,
+    normalization_note,
     normalized_score,
     reference_returns,
 )
@@ -148,16 +149,4 @@ def _aggregation(runs: int) -> str:
     return (
         f"{runs} runs (seeds): mean and std (ddof=1) of the per-run mean scores; ci95 from the "
         f"t-distribution with {runs - 1} degrees of freedom over the per-run means"
-    )
-
-
-def normalization_note(source: str, env_id: str) -> str:
-    if source == "d4rl":
-        return (
-            f"D4RL's reference returns were measured on old Gym v2/v3 environments: on {env_id}"
-            " the normalised scores are an approximation."
-        )
-    return (
-        "Normalised with the dataset's own reference returns; the published scores use D4RL's"
-        " (measured on old Gym v2/v3 environments)."
     )
