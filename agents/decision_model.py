@@ -45,7 +45,7 @@ class DecisionModelConfig:
         return 3 if self.layout == "interleaved" else 1
 
     def __post_init__(self):
-        check_field_types(self, prefix="DecisionModelConfig.")
+        check_field_types(self, name_of=lambda name: f"DecisionModelConfig.{name}")
         for name in ("observation_dim", "action_dim", "context_length", "max_timestep"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")

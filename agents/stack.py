@@ -41,7 +41,7 @@ class BackboneConfig:
     def __post_init__(self):
         # Every field's type first (a suite file or a Python caller may hand in anything),
         # then each backbone's own constraints (its __post_init__ calls this one first).
-        check_field_types(self, prefix=f"{type(self).__name__}.")
+        check_field_types(self, name_of=lambda name: f"{type(self).__name__}.{name}")
         if self.d_model <= 0 or self.n_layers <= 0:
             raise ConfigError(
                 f"d_model and n_layers must be positive, got {self.d_model}, {self.n_layers}"

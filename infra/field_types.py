@@ -6,25 +6,38 @@ Python caller hands values in as they are, and this is their check.
 Understood annotations: bool, int, float (an int is accepted), str, Path, Literal[...],
 tuple[X, ...], dict, unions (X | None), Annotated[X, ...], and dataclasses."""
 
+import ast
 import dataclasses
+import inspect
+import textwrap
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 from infra.errors import ConfigError
 
 
-def check_field_types(instance, prefix: str = "") -> None:
+def check_field_types(instance, name_of: Callable[[str], str] = str) -> None:
     """Raise ConfigError naming the first field whose value does not fit its annotation:
-    "learning_rate: got 'x' (str), expected a float". `prefix` is put before field names."""
-    hints = typing.get_type_hints(type(instance), include_extras=True)
-    for field in dataclasses.fields(instance):
-        value = getattr(instance, field.name)
-        annotation = hints[field.name]
-        if not fits(value, annotation):
+    "learning_rate: got 'x' (str), expected a float"; `name_of` turns a field's name into the
+    name its user knows (a flag, a key)."""
+    check_values(
+        type(instance),
+        {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)},
+        name_of,
+    )
+
+
+def check_values(cls, values: dict, name_of: Callable[[str], str] = str) -> None:
+    """check_field_types for values meant for fields of the dataclass `cls` (a mapping read
+    from a file, before the instance is made)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for name, value in values.items():
+        if not fits(value, hints[name]):
             raise ConfigError(
-                f"{prefix}{field.name}: got {value!r} ({type(value).__name__}), "
-                f"expected {describe(annotation)}"
+                f"{name_of(name)}: got {value!r} ({type(value).__name__}), "
+                f"expected {describe(hints[name])}"
             )
 
 
@@ -77,3 +90,33 @@ def _unwrapped(annotation):
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = annotation.__origin__
     return annotation
+
+
+def field_docstrings(cls) -> dict[str, str]:
+    """The docstring under each field of the dataclass `cls` (the convention tyro reads for
+    --help), as one line: {name: text}."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for statement, following in zip(body, body[1:], strict=False):
+        is_docstring = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+        if isinstance(statement, ast.AnnAssign) and is_docstring:
+            docs[statement.target.id] = " ".join(str(following.value.value).split())
+    return docs
+
+
+def from_plain(annotation, value):
+    """`value` read from JSON (dicts, lists, numbers, strings) as the type `annotation`
+    describes: dataclasses rebuilt field by field, lists into tuples. The inverse of
+    dataclasses.asdict for the annotations check_field_types understands."""
+    annotation = _unwrapped(annotation)
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        hints = typing.get_type_hints(annotation)
+        return annotation(**{name: from_plain(hints[name], item) for name, item in value.items()})
+    if origin in (typing.Union, types.UnionType):
+        options = [option for option in annotation.__args__ if option is not type(None)]
+        return None if value is None else from_plain(options[0], value)
+    if origin is tuple:
+        return tuple(from_plain(annotation.__args__[0], item) for item in value)
+    return value

@@ -11,29 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.errors import UsageError
+from training.config import ARGS_FIELDS, role_of
 
-# Settings saved with a run that do not change what it learned: where it was written, how often
-# it logged, checkpointed or evaluated itself, and where it ran. `seed` (and `seeds`, of several
-# seeds trained in one process) is what seeds differ in; `steps` is the budget, while the steps
-# actually trained are compared instead.
-INCIDENTAL_SETTINGS = frozenset(
-    {
-        "seed",
-        "seeds",
-        "out_dir",
-        "resume",
-        "steps",
-        "eval_every",
-        "eval_episodes",
-        "eval_mode",
-        "target_returns",
-        "checkpoint_every",
-        "log_every",
-        "device",
-        "compile",
-        "eval_process",
-        "member_batching",
-    }
+# The training settings that make runs different experiments (training.config.Role): a run's
+# record holds those; the others (its seed, its budget, where and how often it logged,
+# checkpointed or evaluated itself, where it ran) do not change what it learned. The steps
+# actually trained are compared instead of the budget.
+EXPERIMENT_SETTINGS = frozenset(
+    name for name in ARGS_FIELDS if role_of(name).defines_experiment and name != "backbone"
 )
 
 
@@ -59,9 +44,7 @@ def seed_record(checkpoint: Path, payload: dict, seed: int | None) -> SeedRecord
     settings |= {f"backbone.{name}": value for name, value in spec["backbone"]["params"].items()}
     settings |= spec["decision_model"]
     settings |= {
-        name: value
-        for name, value in payload["config"].items()
-        if name not in INCIDENTAL_SETTINGS and name != "backbone"
+        name: value for name, value in payload["config"].items() if name in EXPERIMENT_SETTINGS
     }
     settings["trained_steps"] = payload["step"]
     return SeedRecord(checkpoint.resolve(), settings, seed)

@@ -3,9 +3,9 @@
 A run's score is its mean D4RL-normalised score over the evaluation episodes at the first target
 return (the env's highest by default, the one CORL reports). Per cell (dataset × backbone ×
 mode), two scores, always labelled:
-- last: the final checkpoint, evaluated with `eval_episodes` episodes (the headline);
+- last: the final checkpoint, evaluated with `final_eval_episodes` episodes (the headline);
 - best: the best of the periodic evaluations during training (TensorBoard
-  eval/normalized_score_<target>, `periodic_eval_episodes` episodes each, in the first mode).
+  eval/normalized_score_<target>, `eval_episodes` episodes each, in the first mode).
 Over seeds: mean and 95% t-interval (scoring.summarize). Over the suite: IQM and mean with
 stratified-bootstrap 95% CIs, and performance profiles, from rliable (Agarwal et al. 2021)."""
 

@@ -60,7 +60,7 @@ def tasks_to_run(suite: Suite, results: ResultsFolder, execution: Execution) -> 
                 run_dir,
                 args_to_dict(args),
                 suite.eval_modes,
-                suite.eval_episodes,
+                suite.final_eval_episodes,
                 execution.threads_per_run,
             )
         )

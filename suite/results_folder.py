@@ -8,7 +8,7 @@ from infra.atomic_files import atomic_write
 from infra.checkpoint_files import CheckpointError, load_checkpoint
 from infra.errors import UsageError
 from infra.locks import Lock, acquire_lock
-from suite.spec import Suite, check_same_suite, suite_from_mapping
+from suite.spec import Suite, check_same_suite, suite_from_mapping, translated_keys
 
 SUITE_FILE = "suite.json"
 FAILED_FILE = "failed.json"
@@ -36,7 +36,9 @@ class ResultsFolder:
             mapping = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise UsageError(f"{path}: unreadable: {error}") from None
-        return suite_from_mapping(mapping.get("name", "custom"), mapping, str(path))
+        return suite_from_mapping(
+            mapping.get("name", "custom"), translated_keys(mapping), str(path)
+        )
 
     def saved_suite(self) -> Suite | None:
         """The suite this folder holds; None for a new folder."""

@@ -7,15 +7,16 @@ and loading one never executes code (tomllib)."""
 import contextlib
 import dataclasses
 import sys
-from dataclasses import dataclass, field
+import typing
+from dataclasses import field
 from pathlib import Path
-from typing import Literal
 
 from agents import BACKBONES, backbone_config
 from envs.evaluation import Mode
-from infra.errors import UsageError
-from training import Args
-from training.config import flag
+from infra.errors import ConfigError, UsageError
+from infra.field_types import check_field_types, field_docstrings
+from training import Args, validate
+from training.config import ARGS_FIELDS, flag
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +27,9 @@ PRESETS_FILE = Path(__file__).resolve().parent / "presets.toml"
 ALL_BACKBONES = "all"
 # Settings a later run of the same results folder may extend (an addition, not a change).
 EXTENDABLE = ("datasets", "backbones", "seeds")
+# Keys of results folders written before the suite took train.py's names: the final
+# evaluation's episodes were `eval_episodes`, the periodic evaluation's `periodic_eval_episodes`.
+RENAMED_KEYS = {"eval_episodes": "final_eval_episodes", "periodic_eval_episodes": "eval_episodes"}
 
 
 def _setting(default, help: str):
@@ -36,51 +40,8 @@ def _setting(default, help: str):
     return field(default=default, metadata={"help": help})
 
 
-@dataclass(frozen=True)
-class Suite:
-    """The resolved suite; suite.json in a results folder is its JSON form."""
-
-    name: str = _setting("custom", "Name of the suite (the preset's, or the suite file's stem).")
-    datasets: tuple[str, ...] = _setting(("replica/hopper/mini-v0",), "Minari dataset ids.")
-    backbones: tuple[str, ...] = _setting(
-        (ALL_BACKBONES,), f"Registry names; '{ALL_BACKBONES}' = every registered backbone."
-    )
-    seeds: tuple[int, ...] = _setting((0, 1, 2), "Training seeds (also the evaluation env seeds).")
-    backbone_settings: dict = _setting(
-        {}, "Fields given to every backbone, e.g. d_model=64 n_layers=2."
-    )
-    overrides: dict = _setting({}, "Fields for one backbone, e.g. transformer.n_heads=1.")
-    steps: int = _setting(Args.steps, "Gradient steps per run.")
-    batch_size: int = _setting(Args.batch_size, "Windows per gradient step.")
-    context_length: int = _setting(Args.context_length, "K, steps per window.")
-    layout: Literal["interleaved", "stacked"] = _setting(Args.layout, "Token layout.")
-    learning_rate: float = _setting(Args.learning_rate, "AdamW peak learning rate.")
-    warmup_steps: int = _setting(Args.warmup_steps, "Linear learning-rate warm-up.")
-    checkpoint_every: int = _setting(Args.checkpoint_every, "Checkpoint every this many steps.")
-    eval_every: int = _setting(Args.eval_every, "Periodic evaluation every this many steps.")
-    periodic_eval_episodes: int = _setting(
-        Args.eval_episodes,
-        "Episodes of each periodic evaluation during training (the 'best' score); 0: none.",
-    )
-    eval_episodes: int = _setting(100, "Episodes of the final evaluation (the 'last' score).")
-    eval_modes: tuple[Mode, ...] = _setting(
-        ("recurrent", "windowed"),
-        "Rollout modes of the final evaluation; the first is also the periodic evaluation's.",
-    )
-    target_returns: tuple[float, ...] | None = _setting(
-        None, "Returns to condition on (default: the env's, as CORL); the first is scored."
-    )
-    bootstrap_reps: int = _setting(
-        2000, "Bootstrap resamples of the suite-wide CIs and performance profiles (rliable)."
-    )
-    dataset_steps: int | None = _setting(
-        None, "Steps of replica datasets built when missing (default: the recipe's, 1M per part)."
-    )
-    seeds_together: bool | None = _setting(
-        None,
-        "Train each dataset × backbone's seeds as the members of one run (train.py --seeds, one "
-        "batched computation) instead of one run per seed (default: on a GPU only).",
-    )
+class SuiteMethods:
+    """What a suite knows beyond its settings: its runs, their folders and their training Args."""
 
     def runs(self) -> list[tuple[str, str, int]]:
         """(dataset, backbone, seed) of every trained model, in a stable order."""
@@ -106,25 +67,16 @@ class Suite:
     def training_args(
         self, dataset: str, backbone: str, seeds: tuple[int, ...], run_dir: Path
     ) -> Args:
+        """The run's Args: the suite's training settings, and those it decides per run."""
         params = self.backbone_settings | self.overrides.get(backbone, {})
         together = {"seeds": seeds} if self.seeds_together else {"seed": seeds[0]}
         return Args(
+            **{name: getattr(self, name) for name in TRAINING_SETTINGS},
             backbone=backbone_config(backbone, **params),
             dataset=dataset,
             out_dir=run_dir,
-            steps=self.steps,
-            batch_size=self.batch_size,
-            context_length=self.context_length,
-            layout=self.layout,
-            learning_rate=self.learning_rate,
-            warmup_steps=self.warmup_steps,
             **together,
-            eval_every=self.eval_every,
-            eval_episodes=self.periodic_eval_episodes,
             eval_mode=self.eval_modes[0],
-            target_returns=self.target_returns,
-            checkpoint_every=self.checkpoint_every,
-            log_every=min(Args.log_every, self.steps),
         )
 
     def to_dict(self) -> dict:
@@ -134,6 +86,94 @@ class Suite:
         }
 
 
+# The suite's own settings: what it runs, its final evaluation and its report. None has the name
+# of a training setting.
+SUITE_ONLY_FIELDS = [
+    (
+        "name",
+        str,
+        _setting("custom", "Name of the suite (the preset's, or the suite file's stem)."),
+    ),
+    ("datasets", tuple[str, ...], _setting(("replica/hopper/mini-v0",), "Minari dataset ids.")),
+    (
+        "backbones",
+        tuple[str, ...],
+        _setting(
+            (ALL_BACKBONES,), f"Registry names; '{ALL_BACKBONES}' = every registered backbone."
+        ),
+    ),
+    (
+        "seeds",
+        tuple[int, ...],
+        _setting((0, 1, 2), "Training seeds (also the evaluation env seeds)."),
+    ),
+    (
+        "backbone_settings",
+        dict,
+        _setting({}, "Fields given to every backbone, e.g. d_model=64 n_layers=2."),
+    ),
+    ("overrides", dict, _setting({}, "Fields for one backbone, e.g. transformer.n_heads=1.")),
+    (
+        "final_eval_episodes",
+        int,
+        _setting(100, "Episodes of the final evaluation (the 'last' score)."),
+    ),
+    (
+        "eval_modes",
+        tuple[Mode, ...],
+        _setting(
+            ("recurrent", "windowed"),
+            "Rollout modes of the final evaluation; the first is also the periodic evaluation's.",
+        ),
+    ),
+    (
+        "bootstrap_reps",
+        int,
+        _setting(2000, "Bootstrap resamples of the suite-wide CIs and performance profiles."),
+    ),
+    (
+        "dataset_steps",
+        int | None,
+        _setting(
+            None, "Steps of replica datasets built when missing (default: the recipe's, 1M/part)."
+        ),
+    ),
+    (
+        "seeds_together",
+        bool | None,
+        _setting(
+            None,
+            "Train each dataset × backbone's seeds as the members of one run (train.py --seeds, "
+            "one batched computation) instead of one run per seed (default: on a GPU only).",
+        ),
+    ),
+]
+# train.py's settings, under their Args names, except those the suite decides for each run
+# (their Args metadata names the suite's key that decides them: datasets, seeds, --out-dir...).
+PER_RUN = {
+    name: f.metadata["suite_key"] for name, f in ARGS_FIELDS.items() if f.metadata["suite_key"]
+}
+TRAINING_SETTINGS = [name for name in ARGS_FIELDS if name not in PER_RUN]
+_ARGS_HINTS = typing.get_type_hints(Args)
+_ARGS_HELP = field_docstrings(Args)
+Suite = dataclasses.make_dataclass(
+    "Suite",
+    [
+        *SUITE_ONLY_FIELDS,
+        *(
+            (name, _ARGS_HINTS[name], _setting(ARGS_FIELDS[name].default, _ARGS_HELP[name]))
+            for name in TRAINING_SETTINGS
+        ),
+    ],
+    bases=(SuiteMethods,),
+    frozen=True,
+    namespace={
+        "__doc__": "The resolved suite: its own settings and train.py's shared by every run; "
+        "suite.json in a results folder is its JSON form.",
+        "__post_init__": lambda self: check_field_types(self),
+    },
+)
+Suite.__module__ = __name__
 SETTINGS = {f.name: f for f in dataclasses.fields(Suite)}
 
 
@@ -155,19 +195,38 @@ def load_suite_file(path: Path) -> Suite:
 
 
 def suite_from_mapping(name: str, mapping: dict, where: str) -> Suite:
-    """A Suite from TOML or JSON values (lists become tuples); unknown keys are refused."""
-    unknown = sorted(set(mapping) - set(SETTINGS))
-    if unknown:
+    """A Suite from TOML or JSON values (lists become tuples). Unknown keys, the training
+    settings the suite decides per run, and values of the wrong type are refused in one line
+    naming the key."""
+    for key in sorted(set(mapping) - set(SETTINGS)):
+        if key in PER_RUN:
+            raise UsageError(
+                f"{where}: {key} is decided for each run by the suite: give {PER_RUN[key]}"
+            )
         raise UsageError(
-            f"{where}: unknown setting {unknown[0]!r}; expected some of {', '.join(SETTINGS)}"
+            f"{where}: unknown setting {key!r}; expected some of {', '.join(SETTINGS)}"
         )
     values = {key: tuple(v) if isinstance(v, list) else v for key, v in mapping.items()}
-    return Suite(**({"name": name} | values))
+    try:
+        return Suite(**({"name": name} | values))
+    except ConfigError as error:
+        raise UsageError(f"{where}: {error}") from None
+
+
+def translated_keys(mapping: dict) -> dict:
+    """A suite.json of a results folder written before the suite took train.py's names, with
+    today's names (its `periodic_eval_episodes` tells it apart); today's, unchanged."""
+    if "periodic_eval_episodes" not in mapping:
+        return mapping
+    return {RENAMED_KEYS.get(key, key): value for key, value in mapping.items()}
 
 
 def with_overrides(suite: Suite, flags: dict) -> Suite:
     """The suite with the settings given on the command line (those not None) replaced."""
-    return dataclasses.replace(suite, **{k: v for k, v in flags.items() if v is not None})
+    try:
+        return dataclasses.replace(suite, **{k: v for k, v in flags.items() if v is not None})
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
 
 
 def resolve(suite: Suite) -> Suite:
@@ -191,8 +250,8 @@ def resolve(suite: Suite) -> Suite:
             raise UsageError(f"--eval-modes: unknown mode {mode!r}; expected recurrent, windowed")
     if not suite.eval_modes:
         raise UsageError("--eval-modes needs at least one value")
-    if suite.eval_episodes <= 0:
-        raise UsageError(f"--eval-episodes must be positive, got {suite.eval_episodes}")
+    if suite.final_eval_episodes <= 0:
+        raise UsageError(f"--final-eval-episodes must be positive, got {suite.final_eval_episodes}")
     if suite.bootstrap_reps <= 0:
         raise UsageError(f"--bootstrap-reps must be positive, got {suite.bootstrap_reps}")
     if suite.target_returns == ():
@@ -202,8 +261,6 @@ def resolve(suite: Suite) -> Suite:
             backbone, suite.backbone_settings | suite.overrides.get(backbone, {})
         )
     # Settings shared with train.py are checked by train.py's own checks.
-    from training import validate
-
     validate(suite.training_args(suite.datasets[0], suite.backbones[0], suite.seeds, Path(".")))
     return suite
 

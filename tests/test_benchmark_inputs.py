@@ -33,7 +33,8 @@ def refused(capsys, argv: list[str]) -> str:
         (["--seeds"], "--seeds needs at least one value"),
         (["--seeds", "1", "1"], "--seeds lists a value twice"),
         (["--steps", "0"], "--steps must be positive"),
-        (["--eval-episodes", "0"], "--eval-episodes must be positive"),
+        (["--final-eval-episodes", "0"], "--final-eval-episodes must be positive"),
+        (["--eval-episodes", "-1"], "--eval-episodes must be >= 0"),
         (["--workers", "0"], "--workers must be positive"),
         (["--datasets", "replica/walker2d/medium-v0"], "must be built: give --policies-dir"),
         (["--engine", "ray", "--ray-address", "127.0.0.1:9"], "--ray-address 127.0.0.1:9: cannot"),
@@ -82,7 +83,7 @@ def test_suite_file_and_flags(tmp_path):
 
     assert suite.name == "mine" and suite.backbones == tuple(BACKBONES)  # read at run time
     assert suite.overrides == {"s4": {"init": "inv"}} and suite.steps == 7
-    assert suite.eval_episodes == 100 and suite.batch_size == 64  # train.py's defaults
+    assert suite.final_eval_episodes == 100 and suite.batch_size == 64  # train.py's defaults
     command = benchmark.Run(
         out_dir=tmp_path,
         suite=path,

@@ -3,6 +3,7 @@
 Defaults follow Decision Transformer's published settings (Chen et al. 2021)."""
 
 import dataclasses
+import enum
 import json
 import math
 import sys
@@ -13,7 +14,8 @@ from typing import Annotated, Literal, Union
 import tyro
 
 from agents import BACKBONES, config_from_spec, config_to_spec
-from infra.errors import UsageError
+from infra.errors import ConfigError, UsageError
+from infra.field_types import check_field_types
 
 # `backbone:<name>` subcommands, generated from the registry.
 BackboneChoice = Union[  # noqa: UP007 (a tuple of types needs the subscript form)
@@ -23,98 +25,129 @@ BackboneChoice = Union[  # noqa: UP007 (a tuple of types needs the subscript for
 ]
 
 
+class Role(enum.Enum):
+    """How a setting behaves when a run is resumed and when runs are pooled as seeds.
+    Every field of Args declares one; the resume check, the grouping of runs into seeds and the
+    suite's settings all follow from it."""
+
+    EXPERIMENT = "experiment"
+    """Shapes what is learned: fixed on --resume; runs that differ in it are other experiments."""
+    SEED = "seed"
+    """Fixed on --resume; what the seeds of one experiment differ in."""
+    BUDGET = "budget"
+    """May grow on --resume; runs are compared by the steps they actually trained."""
+    EVALUATION = "evaluation"
+    """How the periodic evaluations ran: fixed on --resume (one protocol per learning curve),
+    and not part of the experiment."""
+    INCIDENTAL = "incidental"
+    """Where and how often (folders, logging, checkpoints, device): may change on --resume,
+    and not part of the experiment."""
+
+    @property
+    def may_change_on_resume(self) -> bool:
+        return self in (Role.BUDGET, Role.INCIDENTAL)
+
+    @property
+    def defines_experiment(self) -> bool:
+        return self is Role.EXPERIMENT
+
+
+def setting(default, role: Role, suite_key: str | None = None):
+    """An Args field: its default, its Role, and, for a setting a benchmark suite decides for
+    each run itself, the suite's own key that decides it (e.g. `datasets` for `dataset`)."""
+    return dataclasses.field(default=default, metadata={"role": role, "suite_key": suite_key})
+
+
 @dataclass(frozen=True)
 class Args:
     """Train a decision model with any registered backbone on one offline dataset.
     Defaults are Decision Transformer's published settings; --resume continues a run exactly."""
 
-    backbone: BackboneChoice = BACKBONES["min-gru"]()
+    backbone: BackboneChoice = setting(BACKBONES["min-gru"](), Role.EXPERIMENT, "backbones")
     """The sequence backbone and its settings."""
-    dataset: str = "replica/hopper/mini-v0"
+    dataset: str = setting("replica/hopper/mini-v0", Role.EXPERIMENT, "datasets")
     """Minari dataset id (local store, else the project's bundled datasets)."""
     out_dir: Annotated[
         Path | None,
         tyro.conf.arg(help_behavior_hint="(default: runs/<dataset>__<backbone>__<seed>__<time>)"),
-    ] = None
+    ] = setting(None, Role.INCIDENTAL, "--out-dir")
     """Run folder."""
-    resume: Annotated[Path | None, tyro.conf.arg(help_behavior_hint="(optional)")] = None
+    resume: Annotated[Path | None, tyro.conf.arg(help_behavior_hint="(optional)")] = setting(
+        None, Role.INCIDENTAL, "--out-dir"
+    )
     """Continue the run in this folder from its last checkpoint (same config; --steps may grow)."""
-    steps: int = 100_000
+    steps: int = setting(100_000, Role.BUDGET)
     """Gradient steps."""
-    batch_size: int = 64
+    batch_size: int = setting(64, Role.EXPERIMENT)
     """Windows per gradient step."""
-    context_length: int = 20
+    context_length: int = setting(20, Role.EXPERIMENT)
     """K, steps per window (up to 1000 with --from-episode-start)."""
-    from_episode_start: bool = False
+    from_episode_start: bool = setting(False, Role.EXPERIMENT)
     """Start every window at its episode's first step (full-trajectory training of RNNs)."""
-    layout: Literal["interleaved", "stacked"] = "interleaved"
+    layout: Literal["interleaved", "stacked"] = setting("interleaved", Role.EXPERIMENT)
     """Tokens per step: (R, s, a) interleaved as Decision Transformer, or one stacked token."""
-    learning_rate: float = 1e-4
+    learning_rate: float = setting(1e-4, Role.EXPERIMENT)
     """AdamW peak learning rate."""
-    weight_decay: float = 1e-4
+    weight_decay: float = setting(1e-4, Role.EXPERIMENT)
     """AdamW weight decay, on weight matrices only."""
-    warmup_steps: int = 10_000
+    warmup_steps: int = setting(10_000, Role.EXPERIMENT)
     """Linear learning-rate warm-up."""
-    grad_clip: float = 0.25
+    grad_clip: float = setting(0.25, Role.EXPERIMENT)
     """Gradient norm clip."""
-    return_scale: float = 1e-3
+    return_scale: float = setting(1e-3, Role.EXPERIMENT)
     """Returns-to-go are scaled by this before embedding."""
-    seed: int = 0
+    seed: int = setting(0, Role.SEED, "seeds")
     """Seeds the model, the window sampler, dropout and the evaluation envs."""
-    member_batching: Literal["auto", "vmap", "loop"] = "auto"
+    member_batching: Literal["auto", "vmap", "loop"] = setting("auto", Role.INCIDENTAL)
     """How --seeds members share a step: vmap (one batched computation, for GPUs) or loop (one
     member after another in one graph, faster on CPUs). auto: vmap on cuda, else loop."""
     seeds: Annotated[
         tuple[int, ...] | None, tyro.conf.arg(help_behavior_hint="(default: --seed alone)")
-    ] = None
+    ] = setting(None, Role.SEED, "seeds")
     """Train one member per seed, as one batched computation in this process and one run folder.
     Excludes --seed."""
-    eval_every: int = 10_000
+    eval_every: int = setting(10_000, Role.INCIDENTAL)
     """Evaluate every this many steps (and at the end)."""
-    eval_episodes: int = 10
+    eval_episodes: int = setting(10, Role.INCIDENTAL)
     """Episodes per target return at each evaluation; 0 turns evaluation off."""
-    eval_mode: Literal["recurrent", "windowed"] = "recurrent"
+    eval_mode: Literal["recurrent", "windowed"] = setting(
+        "recurrent", Role.EVALUATION, "eval_modes"
+    )
     """Rollout protocol at evaluation: carried state, or re-reading the last K steps."""
     target_returns: Annotated[
         tuple[float, ...] | None,
         tyro.conf.arg(
             help_behavior_hint="(default: CORL's for the env, e.g. 3600 1800 for Hopper)"
         ),
-    ] = None
+    ] = setting(None, Role.EVALUATION)
     """Returns to condition on at evaluation."""
-    checkpoint_every: int = 1_000
+    checkpoint_every: int = setting(1_000, Role.INCIDENTAL)
     """Write checkpoint.pt every this many steps (and at the end)."""
-    log_every: int = 100
+    log_every: int = setting(100, Role.INCIDENTAL)
     """Log losses and speed every this many steps."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = setting("auto", Role.INCIDENTAL, "--device")
     """Where to train; auto picks cuda when available. bf16 autocast on cuda."""
-    compile: bool = False
+    compile: bool = setting(False, Role.INCIDENTAL)
     """torch.compile the model, on cuda as CUDA graphs (mode reduce-overhead).
     The first steps are slower."""
-    eval_process: Literal["auto", "inline", "background"] = "auto"
+    eval_process: Literal["auto", "inline", "background"] = setting("auto", Role.INCIDENTAL)
     """Where periodic evaluation runs: inline (training waits for it) or in the background.
     background: a CPU process evaluates a snapshot of the weights while training goes on.
     auto: background on cuda, inline on cpu."""
 
 
-CLI_CONFIG = (tyro.conf.CascadeSubcommandArgs,)
-PROG = "python train.py"  # the usage line shows the command a user types
+def role_of(name: str) -> Role:
+    return ARGS_FIELDS[name].metadata["role"]
 
+
+ARGS_FIELDS = {field.name: field for field in dataclasses.fields(Args)}
 # Fields that may differ when resuming: they change neither the model nor the trajectory of
 # training up to the step it stopped at.
-RESUMABLE_CHANGES = {
-    "resume",
-    "out_dir",
-    "steps",
-    "eval_every",
-    "eval_episodes",
-    "log_every",
-    "checkpoint_every",
-    "device",
-    "compile",
-    "eval_process",
-    "member_batching",
-}
+RESUMABLE_CHANGES = frozenset(name for name in ARGS_FIELDS if role_of(name).may_change_on_resume)
+
+
+CLI_CONFIG = (tyro.conf.CascadeSubcommandArgs,)
+PROG = "python train.py"  # the usage line shows the command a user types
 
 
 def args_to_dict(args: Args) -> dict:
@@ -139,6 +172,12 @@ def args_from_dict(fields: dict) -> Args:
 
 
 def validate(args: Args) -> None:
+    """Every field's type (the same check a suite file's values get), then each setting's own
+    constraints; UsageError names the flag."""
+    try:
+        check_field_types(args, name_of=flag)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
     for name in (
         "steps",
         "batch_size",
@@ -146,9 +185,15 @@ def validate(args: Args) -> None:
         "eval_every",
         "checkpoint_every",
         "log_every",
+        "warmup_steps",
+        "learning_rate",
+        "grad_clip",
+        "return_scale",
     ):
-        if getattr(args, name) <= 0:
+        if not getattr(args, name) > 0:
             raise UsageError(f"{flag(name)} must be positive, got {getattr(args, name)}")
+    if not args.weight_decay >= 0:
+        raise UsageError(f"--weight-decay must be >= 0, got {args.weight_decay}")
     if args.eval_episodes < 0:
         raise UsageError(f"--eval-episodes must be >= 0, got {args.eval_episodes}")
     if args.from_episode_start and args.context_length > 1000:
