@@ -133,7 +133,7 @@ def run(command: Run) -> int:
 def report(command: Report) -> int:
     content = write_report(ResultsFolder(command.results))
     print(f"report: {command.results / 'report.md'}")
-    return 1 if content["failed"] else 0
+    return 1 if content.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from scoring import evaluate_runs, load_runs, print_table, render_chart
 
 
 @dataclass(frozen=True)
-class Args:
+class EvaluationArgs:
     runs: Annotated[
         tyro.conf.Positional[tuple[Path, ...]],
         tyro.conf.arg(metavar="RUN [RUN ...]", help_behavior_hint="(required)"),
@@ -56,7 +56,7 @@ class Args:
     """Where the model runs (auto: CUDA when available)."""
 
 
-def validate(args: Args) -> None:
+def validate(args: EvaluationArgs) -> None:
     if not args.runs:
         raise UsageError("give at least one run folder or checkpoint file")
     if args.episodes <= 0:
@@ -72,7 +72,7 @@ def validate(args: Args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = tyro.cli(
-        Args, args=argv, prog="python evaluate.py", description=__doc__.split("\n\n")[0]
+        EvaluationArgs, args=argv, prog="python evaluate.py", description=__doc__.split("\n\n")[0]
     )
     # Piped into a file or log, the table need not fit an 80-column terminal.
     console = Console(width=None if sys.stdout.isatty() else 120)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     # Everything is rendered before anything is written.
     outputs: list[tuple[Path, bytes]] = []
     if args.json is not None:
-        outputs.append((args.json, json.dumps(report, indent=2).encode()))
+        outputs.append((args.json, (json.dumps(report.to_json(), indent=2) + "\n").encode()))
     if args.chart is not None:
         outputs.append((args.chart, render_chart(report)))
     for path, content in outputs:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from infra.atomic_files import atomic_write
+from infra.atomic_files import write_json
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,8 +114,7 @@ def report(payload: dict, rows: list[dict], columns: list[str], path: Path | Non
     text = json.dumps(payload, indent=2)
     print(text)
     if path is not None:
-        with atomic_write(path, "w") as file:
-            file.write(text + "\n")
+        write_json(path, payload)
 
 
 def _format(value) -> str:

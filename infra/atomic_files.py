@@ -1,6 +1,7 @@
 """Writing a file so that readers see the old content or the new, never half of it."""
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -29,3 +30,10 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         os.fsync(directory)  # make the rename itself durable
     finally:
         os.close(directory)
+
+
+def write_json(path: str | Path, payload) -> None:
+    """`payload` as indented JSON, written atomically."""
+    with atomic_write(path, "w") as file:
+        json.dump(payload, file, indent=2)
+        file.write("\n")

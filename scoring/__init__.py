@@ -5,18 +5,26 @@ evaluate.py is the command line over this package; the benchmark suite uses it t
 from scoring.chart import render_chart
 from scoring.grouping import RunGroup, SeedRecord, group_runs, seed_record
 from scoring.report import evaluate_runs
-from scoring.runs import Run, load_run, load_runs
-from scoring.statistics import summarize, t_critical_95
+from scoring.results import EvaluationReport, GroupSummary, RunEvaluation, TargetResult
+from scoring.runs import TrainedModel, load_run, load_runs
+from scoring.statistics import ScoreSummary, over_episodes, over_runs, summarize, t_critical_95
 from scoring.table import print_table
 
 __all__ = [
-    "Run",
+    "EvaluationReport",
+    "GroupSummary",
+    "RunEvaluation",
     "RunGroup",
+    "ScoreSummary",
     "SeedRecord",
+    "TargetResult",
+    "TrainedModel",
     "evaluate_runs",
     "group_runs",
     "load_run",
     "load_runs",
+    "over_episodes",
+    "over_runs",
     "print_table",
     "render_chart",
     "seed_record",

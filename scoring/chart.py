@@ -1,22 +1,28 @@
 """The PNG chart of a report: normalised score per target return for each group of seeds, with
-the scale's anchors (0 = random, 100 = expert), the training data's own mean episode and the
-published scores as lines."""
+the scale's anchors (0 = random, 100 = expert), the training data's own mean episode, and each
+published score drawn, in a style of its own, at the target return it was published for."""
 
 import io
 
 import numpy as np
 
+from scoring.published_scores import published_target
+from scoring.results import EvaluationReport
 
-def render_chart(report: dict) -> bytes:
+PUBLISHED_MARKERS = ("D", "s", "^", "v", "P", "X")
+
+
+def render_chart(report: EvaluationReport) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    targets = [summary["target_return"] for summary in report["groups"][0]["targets"]]
+    targets = report.target_returns
     figure, axes = plt.subplots(figsize=(6.4, 5.6))
     drawn = _draw_groups(axes, report, plt.cm.tab10.colors)
-    drawn += _draw_reference_lines(axes, report, plt.cm.Set2.colors)
+    drawn += _draw_anchors(axes, report)
+    drawn += _draw_published(axes, report, plt.cm.Set2.colors)
     low, high = min(drawn), max(drawn)
     margin = 0.06 * (high - low)
     axes.set_ylim(low - margin, high + margin)
@@ -25,18 +31,16 @@ def render_chart(report: dict) -> bytes:
     axes.set_xlabel("target return")
     axes.set_ylabel("D4RL-normalised score")
     title = (
-        f"{report['dataset']} ({report['env_id']}): {report['mode']} rollouts, "
-        f"{report['episodes']} episodes per run and target"
+        f"{report.dataset} ({report.env_id}): {report.mode} rollouts, "
+        f"{report.episodes} episodes per run and target"
     )
-    if report["published"]:
-        title += f"\ndashed: published, on the D4RL data of {report['d4rl_counterpart']}"
+    if report.published:
+        title += f"\npublished: on D4RL's {report.d4rl_counterpart}"
+        title += " (this dataset is a replica of it)" if report.replica else ""
     axes.set_title(title, fontsize=9)
     # Below the axes: inside, the legend would hide the lines it names.
     axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
-    if report["normalization"]["source"] == "d4rl":
-        figure.text(
-            0.01, 0.01, "D4RL reference returns (old Gym) on v5 envs: approximate", fontsize=6
-        )
+    figure.text(0.01, 0.01, report.normalization.note, fontsize=6, wrap=True)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
@@ -44,21 +48,21 @@ def render_chart(report: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _draw_groups(axes, report: dict, colors) -> list[float]:
+def _draw_groups(axes, report: EvaluationReport, colors) -> list[float]:
     """Each group's score per target, side by side within each target's slot; returns the
     values drawn (error bars included)."""
-    groups = report["groups"]
+    groups = report.groups
     slot = 0.6 / len(groups)
     drawn = []
     for number, (group, color) in enumerate(zip(groups, colors, strict=False)):
-        summaries = group["targets"]
-        means = np.array([summary["normalized_score_mean"] for summary in summaries])
-        if len(group["runs"]) == 1:
-            errors = np.array([summary["normalized_score_std"] for summary in summaries])
-            spread = f"± std over {report['episodes']} episodes"
+        summaries = [target.summary for target in group.targets]
+        means = np.array([summary.mean for summary in summaries])
+        if summaries[0].ci_low is None:
+            errors = np.array([summary.std for summary in summaries])
+            spread = f"± std over {report.episodes} episodes"
         else:
-            errors = np.array([s["ci95"][1] - s["normalized_score_mean"] for s in summaries])
-            spread = f"95% CI over {len(group['runs'])} seeds"
+            errors = np.array([summary.ci_high - summary.mean for summary in summaries])
+            spread = f"95% t-interval over {len(group.runs)} seeds"
         axes.errorbar(
             np.arange(len(summaries)) + (number - (len(groups) - 1) / 2) * slot,
             means,
@@ -66,15 +70,14 @@ def _draw_groups(axes, report: dict, colors) -> list[float]:
             fmt="o",
             capsize=5,
             color="black" if len(groups) == 1 else color,
-            label=f"{group['label']} ({spread})",
+            label=f"{group.label} ({spread})",
         )
         drawn += [*(means - errors), *(means + errors)]
     return drawn
 
 
-def _draw_reference_lines(axes, report: dict, colors) -> list[float]:
-    """0 (random) and 100 (expert), the training data's mean episode, the published scores;
-    returns their values."""
+def _draw_anchors(axes, report: EvaluationReport) -> list[float]:
+    """0 (random) and 100 (expert), and the training data's mean episode; returns their values."""
     for score, name in ((0.0, "random"), (100.0, "expert")):
         axes.axhline(score, color="grey", linewidth=0.8)
         axes.annotate(
@@ -88,8 +91,8 @@ def _draw_reference_lines(axes, report: dict, colors) -> list[float]:
             color="grey",
         )
     drawn = [0.0, 100.0]
-    if report.get("dataset_score") is not None:
-        score = report["dataset_score"]["normalized_score"]
+    if report.dataset_score is not None:
+        score = report.dataset_score.normalized_score
         axes.axhline(
             score,
             linestyle=":",
@@ -98,13 +101,27 @@ def _draw_reference_lines(axes, report: dict, colors) -> list[float]:
             label=f"training data, mean episode: {score:.1f}",
         )
         drawn.append(score)
-    for published, color in zip(report["published"], colors, strict=False):
-        axes.axhline(
-            published["mean"],
-            linestyle="--",
-            linewidth=1,
-            color=color,
-            label=f"{published['method']}: {published['mean']:.1f}",
-        )
-        drawn.append(published["mean"])
+    return drawn
+
+
+def _draw_published(axes, report: EvaluationReport, colors) -> list[float]:
+    """Each published score as a marker of its own, with its std where published, in the slot
+    of the target it was published at; where that target was not evaluated, as a dashed line
+    across. Returns the values drawn."""
+    target = published_target(report.env_id)
+    slot = report.target_returns.index(target) if target in report.target_returns else None
+    drawn = []
+    for number, (published, color) in enumerate(zip(report.published, colors, strict=False)):
+        label = f"{published.method}: {published.mean:.1f} (published, target {target:g})"
+        std = published.std or 0.0
+        if slot is None:
+            axes.axhline(published.mean, linestyle="--", linewidth=1, color=color, label=label)
+        else:
+            # Beside the groups, at the right of the target's slot: one column per score.
+            x = slot + 0.3 + 0.035 * number
+            marker = PUBLISHED_MARKERS[number % len(PUBLISHED_MARKERS)]
+            axes.errorbar(
+                [x], [published.mean], yerr=[std], fmt=marker, color=color, capsize=3, label=label
+            )
+        drawn += [published.mean - std, published.mean + std]
     return drawn

@@ -5,6 +5,8 @@ All were obtained on the D4RL datasets (old Gym v2 environments), with D4RL's re
 
 from dataclasses import dataclass
 
+from envs.target_returns import default_target_returns
+
 
 @dataclass(frozen=True)
 class PublishedScore:
@@ -14,6 +16,12 @@ class PublishedScore:
     std: float | None
     """Standard deviation over seeds; None where the source gives none."""
     source: str
+
+
+def published_target(env_id: str) -> float:
+    """The target return the published scores were reported at: the env's first (highest) of
+    Decision Transformer's and CORL's targets (Hopper 3600, HalfCheetah 12000, Walker2d 5000)."""
+    return default_target_returns(env_id)[0]
 
 
 CORL_DT = (

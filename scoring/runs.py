@@ -13,7 +13,7 @@ from scoring.grouping import SeedRecord, group_runs, seed_record
 
 
 @dataclass(frozen=True)
-class Run:
+class TrainedModel:
     """One trained model: a run folder's, or one member of a run that trained several seeds."""
 
     checkpoint: Path
@@ -30,7 +30,7 @@ class Run:
         return seed_record(self.checkpoint, self.payload, self.training_seed)
 
 
-def load_run(path: Path, device: str) -> list[Run]:
+def load_run(path: Path, device: str) -> list[TrainedModel]:
     """The model(s) of a run folder or checkpoint file: one, or one per member."""
     if not path.exists():
         raise UsageError(f"{path}: no such run folder or checkpoint")
@@ -46,12 +46,14 @@ def load_run(path: Path, device: str) -> list[Run]:
                 f"{checkpoint}: no {key!r} entry (not a checkpoint written by train.py)"
             )
     return [
-        Run(checkpoint, payload, model, payload["config"].get("seed") if seed is None else seed)
+        TrainedModel(
+            checkpoint, payload, model, payload["config"].get("seed") if seed is None else seed
+        )
         for seed, model in models
     ]
 
 
-def load_runs(paths: tuple[Path, ...], device: str) -> list[Run]:
+def load_runs(paths: tuple[Path, ...], device: str) -> list[TrainedModel]:
     """Every run (each member of a run of several seeds is one), checked before any rollout to
     be of the same environment and dataset, and to be distinct runs (scoring.grouping)."""
     runs = [run for path in paths for run in load_run(path, device)]

@@ -6,11 +6,11 @@ mode), two scores, always labelled:
 - last: the final checkpoint, evaluated with `final_eval_episodes` episodes (the headline);
 - best: the best of the periodic evaluations during training (TensorBoard
   eval/normalized_score_<target>, `eval_episodes` episodes each, in the first mode).
-Over seeds: mean and 95% t-interval (scoring.summarize). Over the suite: IQM and mean with
-stratified-bootstrap 95% CIs, and performance profiles, from rliable (Agarwal et al. 2021)."""
+Over seeds: mean and 95% t-interval (scoring.statistics.over_runs). Over the suite: IQM and mean
+with stratified-bootstrap 95% CIs, and performance profiles, from rliable (Agarwal et al. 2021)."""
 
 import contextlib
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +18,43 @@ from rliable import library as rly
 from rliable import metrics
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from scoring import summarize
-from suite.results_folder import eval_path
+from scoring import ScoreSummary, over_runs
+from suite.results_folder import eval_path, first_target_score, read_evaluation
 from suite.spec import Suite
-from suite.worker import first_target_score
 
 KINDS = ("last", "best")
 PROFILE_THRESHOLDS = np.linspace(0.0, 120.0, 49)  # normalised score tau, every 2.5
+# rliable's authors (Agarwal et al. 2021) report that stratified-bootstrap intervals over few
+# runs per task cover less than their nominal 95%: below this many, the report says so.
+BOOTSTRAP_MIN_RUNS_PER_TASK = 5
+
+
+@dataclass(frozen=True)
+class SeedScores:
+    """A cell's score of one kind (last or best) over the seeds that have one."""
+
+    seeds: tuple[int, ...]
+    scores: tuple[float, ...]
+    summary: ScoreSummary | None
+    """None when no seed has a score (every run failed or is unfinished)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    backbone: str
+    mode: str
+    last: SeedScores
+    best: SeedScores
+
+
+@dataclass(frozen=True)
+class IntervalEstimate:
+    """A suite-wide aggregate of one backbone (rliable) and its 95% stratified-bootstrap CI."""
+
+    value: float
+    ci_low: float
+    ci_high: float
 
 
 def periodic_scores(run_dir: Path, target: float, member: int | None) -> list[tuple[int, float]]:
@@ -40,22 +70,27 @@ def periodic_scores(run_dir: Path, target: float, member: int | None) -> list[tu
     return [(event.step, event.value) for event in events.Scalars(tag)]
 
 
-def run_scores(suite: Suite, runs_root: Path) -> dict:
-    """{(dataset, backbone, seed, mode): {"last": score or None, "best": score or None}} and
-    {(dataset, backbone, seed): [(step, score), ...]} (the learning curves)."""
-    scores, curves = {}, {}
+def run_scores(suite: Suite, runs_root: Path) -> tuple[dict, dict, dict]:
+    """{(dataset, backbone, seed, mode): {"last": score or None, "best": score or None}},
+    {(dataset, backbone, seed): [(step, score), ...]} (the learning curves), and
+    {dataset: the EvaluationReport of one of its finished runs} (its environment, its
+    normalisation)."""
+    scores, curves, evaluated = {}, {}, {}
     for dataset, backbone, seed in suite.runs():
         name, index = suite.unit_of(dataset, backbone, seed)
         run_dir = runs_root / name
         reports = {
-            mode: json.loads(eval_path(run_dir, mode).read_text())
+            mode: read_evaluation(run_dir, mode)
             for mode in suite.eval_modes
             if eval_path(run_dir, mode).is_file()
         }
         curve = []
         if reports:  # a finished run: its scored target is the evaluation's first
-            target = next(iter(reports.values()))["targets"][0]["target_return"]
-            curve = periodic_scores(run_dir, target, seed if suite.seeds_together else None)
+            first = next(iter(reports.values()))
+            evaluated.setdefault(dataset, first)
+            curve = periodic_scores(
+                run_dir, first.target_returns[0], seed if suite.seeds_together else None
+            )
         curves[dataset, backbone, seed] = curve
         for mode in suite.eval_modes:
             last = first_target_score(reports[mode], index) if mode in reports else None
@@ -64,32 +99,28 @@ def run_scores(suite: Suite, runs_root: Path) -> dict:
             if mode == suite.eval_modes[0] and curve and last is not None:
                 best = max(value for _, value in curve)
             scores[dataset, backbone, seed, mode] = {"last": last, "best": best}
-    return scores, curves
+    return scores, curves, evaluated
 
 
-def seed_summary(seeds: list[int], scores: list[float]) -> dict:
-    """Mean and 95% t-interval over seeds (the interval needs two seeds at least)."""
-    if not scores:
-        return {"mean": None, "ci_low": None, "ci_high": None, "seeds": [], "scores": []}
-    summary = summarize([np.array([score]) for score in scores])
-    low, high = summary["ci95"] or (None, None)
-    mean = float(summary["normalized_score_mean"])
-    return {"mean": mean, "ci_low": low, "ci_high": high, "seeds": seeds, "scores": scores}
+def seed_scores(seeds: list[int], scores: list[float]) -> SeedScores:
+    """Mean and 95% t-interval over the seeds that have a score (an interval needs two)."""
+    summary = over_runs(scores) if scores else None
+    return SeedScores(tuple(seeds), tuple(scores), summary)
 
 
-def cells(suite: Suite, scores: dict) -> list[dict]:
+def cells(suite: Suite, scores: dict) -> list[Cell]:
     rows = []
     for dataset in suite.datasets:
         for backbone in suite.backbones:
             for mode in suite.eval_modes:
-                row = {"dataset": dataset, "backbone": backbone, "mode": mode}
+                kinds = {}
                 for kind in KINDS:
                     pairs = [
                         (seed, scores[dataset, backbone, seed, mode][kind]) for seed in suite.seeds
                     ]
                     present = [(seed, score) for seed, score in pairs if score is not None]
-                    row[kind] = seed_summary([s for s, _ in present], [v for _, v in present])
-                rows.append(row)
+                    kinds[kind] = seed_scores([s for s, _ in present], [v for _, v in present])
+                rows.append(Cell(dataset, backbone, mode, **kinds))
     return rows
 
 
@@ -111,23 +142,42 @@ def _iqm_and_mean(matrix: np.ndarray) -> np.ndarray:
     return np.array([metrics.aggregate_iqm(matrix), metrics.aggregate_mean(matrix)])
 
 
-def suite_aggregates(matrices: dict, reps: int) -> dict:
-    """IQM and mean over all runs and datasets, with stratified-bootstrap 95% CIs (rliable)."""
+def suite_aggregates(matrices: dict, reps: int) -> dict[str, dict[str, IntervalEstimate]]:
+    """{backbone: {"iqm": ..., "mean": ...}} over all runs and datasets, with stratified-bootstrap
+    95% CIs (rliable)."""
     if not matrices:
         return {}
     with seeded_numpy():
         points, intervals = rly.get_interval_estimates(matrices, _iqm_and_mean, reps=reps)
     return {
         backbone: {
-            metric: {
-                "value": float(points[backbone][index]),
-                "ci_low": float(intervals[backbone][0][index]),
-                "ci_high": float(intervals[backbone][1][index]),
-            }
+            metric: IntervalEstimate(
+                float(points[backbone][index]),
+                float(intervals[backbone][0][index]),
+                float(intervals[backbone][1][index]),
+            )
             for index, metric in enumerate(("iqm", "mean"))
         }
         for backbone in matrices
     }
+
+
+def statistics_caveats(runs_per_task: int, tasks: int) -> list[str]:
+    """What the suite-wide intervals and aggregates cannot say with this many runs."""
+    caveats = []
+    if runs_per_task < BOOTSTRAP_MIN_RUNS_PER_TASK:
+        caveats.append(
+            f"With {runs_per_task} run(s) per dataset, the bootstrap intervals understate the "
+            "uncertainty: rliable's authors (Agarwal et al. 2021) report that they cover less "
+            f"than 95% with fewer than about {BOOTSTRAP_MIN_RUNS_PER_TASK} runs per task; the "
+            "per-cell t-intervals are the wider, safer reading."
+        )
+    if runs_per_task * tasks < 4:
+        caveats.append(
+            f"With {runs_per_task * tasks} score(s) per backbone the IQM trims nothing (it drops "
+            "a quarter of the scores at each end, rounded down): it equals the mean."
+        )
+    return caveats
 
 
 def performance_profiles(matrices: dict, reps: int) -> tuple[dict, dict]:

@@ -89,32 +89,38 @@ def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> list:
     return outcomes
 
 
-def write_report(results: ResultsFolder) -> dict:
+def write_report(results: ResultsFolder) -> report.SuiteReport:
     """Aggregate the results folder and (re)write every report file; runs nothing."""
     suite = results.read_suite()
-    scores, curves = aggregate.run_scores(suite, results.root / "runs")
+    scores, curves, evaluated = aggregate.run_scores(suite, results.root / "runs")
     names = [suite.unit_name(*unit) for unit in suite.units()]
     failed = {name: error for name in names if (error := failure(results.run_dir(name)))}
-    content = report.build_report(suite, scores, failed)
+    content = report.build_report(suite, scores, evaluated, failed)
     files = {
         "report.json": report.render_json(content),
         "report.md": report.render_markdown(content),
         "report.csv": report.render_csv(content),
         "report.tex": report.render_latex(content),
         "scores.png": plots.scores_chart(content),
-        "learning_curves.png": plots.learning_curves_chart(content["suite"], curves),
+        "learning_curves.png": plots.learning_curves_chart(content, curves),
     }
     for mode in suite.eval_modes:
+        title = f"last checkpoint, {mode} rollouts"
         matrices = aggregate.score_matrices(suite, scores, mode, "last")
-        if matrices:
-            title = f"last checkpoint, {mode} rollouts"
-            profiles, cis = aggregate.performance_profiles(matrices, suite.bootstrap_reps)
-            files[f"profile-{mode}.png"] = plots.profile_chart(
-                profiles, cis, aggregate.PROFILE_THRESHOLDS, title
+        if not matrices:
+            reason = plots.no_complete_backbone(content)
+            files[f"profile-{mode}.png"] = plots.empty_chart(
+                f"Performance profile, {title}", reason
             )
-            files[f"aggregates-{mode}.png"] = plots.aggregates_chart(
-                content["aggregates"][mode]["last"], title
-            )
+            files[f"aggregates-{mode}.png"] = plots.empty_chart(f"Across datasets, {title}", reason)
+            continue
+        profiles, cis = aggregate.performance_profiles(matrices, suite.bootstrap_reps)
+        files[f"profile-{mode}.png"] = plots.profile_chart(
+            profiles, cis, aggregate.PROFILE_THRESHOLDS, title
+        )
+        files[f"aggregates-{mode}.png"] = plots.aggregates_chart(
+            content.aggregates[mode]["last"], title, content.caveats
+        )
     for name, data in files.items():
         results.write_report_file(name, data)
     return content

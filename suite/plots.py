@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402 (the backend is chosen before pypl
 import numpy as np  # noqa: E402
 from rliable import plot_utils  # noqa: E402
 
-from scoring import summarize  # noqa: E402
+from scoring import over_runs  # noqa: E402
+from suite.report import SuiteReport  # noqa: E402
 
 SCORE_LABEL = "D4RL-normalised score"
 MODE_HATCHES = {"recurrent": "", "windowed": "//"}
@@ -41,19 +42,65 @@ def _grid(count: int, width: float = 4.2, height: float = 3.4):
     return figure, list(axes.flat)
 
 
-def scores_chart(report: dict) -> bytes:
+def _nothing_to_show(axes, reason: str) -> None:
+    """An empty panel says why it is empty."""
+    axes.text(0.5, 0.5, reason, ha="center", va="center", transform=axes.transAxes, fontsize=9)
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def empty_chart(title: str, reason: str) -> bytes:
+    """A figure that says why it has nothing to show."""
+    figure, axes = plt.subplots(figsize=(6.4, 2.4))
+    _nothing_to_show(axes, reason)
+    axes.set_title(title, fontsize=10)
+    return _png(figure)
+
+
+def no_complete_backbone(report: SuiteReport) -> str:
+    """Why the suite-wide charts are empty: no backbone has every run scored."""
+    runs = len(report.suite.datasets) * len(report.suite.seeds)
+    if report.failed:
+        return (
+            f"nothing to show: no backbone has all its {runs} runs scored "
+            f"({len(report.failed)} run(s) failed)"
+        )
+    return f"nothing to show: no backbone has all its {runs} runs scored yet"
+
+
+def _missing_runs(report: SuiteReport, dataset: str) -> str:
+    """Why a dataset's panel has nothing: its runs failed, or none finished yet."""
+    failed = sum(entry.run.startswith(dataset.replace("/", "-") + "__") for entry in report.failed)
+    runs = len(report.suite.backbones) * len(report.suite.seeds)
+    if failed:
+        return f"nothing to show: {failed} of {runs} runs failed, none finished"
+    return f"nothing to show: none of {runs} runs has finished yet"
+
+
+def scores_chart(report: SuiteReport) -> bytes:
     """Bars per backbone (last checkpoint, each mode), 95% CI over seeds; one panel per dataset."""
-    suite = report["suite"]
-    by_key = {(c["dataset"], c["backbone"], c["mode"]): c["last"] for c in report["cells"]}
-    figure, panels = _grid(len(suite["datasets"]))
-    width = 0.8 / len(suite["eval_modes"])
+    suite = report.suite
+    figure, panels = _grid(len(suite.datasets))
+    width = 0.8 / len(suite.eval_modes)
     colors = plt.cm.tab10.colors
-    for axes, dataset in zip(panels, suite["datasets"], strict=False):
-        for index, mode in enumerate(suite["eval_modes"]):
-            cells = [by_key[dataset, backbone, mode] for backbone in suite["backbones"]]
-            means = [np.nan if c["mean"] is None else c["mean"] for c in cells]
-            errors = [0 if c["ci_low"] is None else c["ci_high"] - c["mean"] for c in cells]
-            positions = np.arange(len(cells)) + (index - (len(suite["eval_modes"]) - 1) / 2) * width
+    for axes, dataset in zip(panels, suite.datasets, strict=False):
+        axes.set_title(
+            dataset
+            + (f" ({report.environments[dataset]})" if dataset in report.environments else ""),
+            fontsize=9,
+        )
+        if dataset not in report.environments:
+            _nothing_to_show(axes, _missing_runs(report, dataset))
+            continue
+        for index, mode in enumerate(suite.eval_modes):
+            summaries = [
+                report.cell(dataset, backbone, mode).last.summary for backbone in suite.backbones
+            ]
+            means = [np.nan if s is None else s.mean for s in summaries]
+            errors = [0 if s is None or s.ci_low is None else s.ci_high - s.mean for s in summaries]
+            positions = (
+                np.arange(len(summaries)) + (index - (len(suite.eval_modes) - 1) / 2) * width
+            )
             axes.bar(
                 positions,
                 means,
@@ -61,50 +108,60 @@ def scores_chart(report: dict) -> bytes:
                 yerr=errors,
                 capsize=3,
                 label=mode,
-                color=colors[: len(cells)],
+                color=colors[: len(summaries)],
                 hatch=MODE_HATCHES[mode],
                 edgecolor="black",
             )
-        for score in report["published"][dataset]["scores"][:1]:  # one line keeps it readable
+        column = report.published[dataset]
+        for score in column.scores[:1]:  # one line keeps it readable
             axes.axhline(
-                score["mean"],
+                score.mean,
                 color="red",
                 linestyle="--",
                 linewidth=1,
-                label=f"{score['method']} ({report['published'][dataset]['label']})",
+                label=f"{score.method} ({column.label})",
             )
         _references(axes)
-        axes.set_xticks(np.arange(len(suite["backbones"])), suite["backbones"], rotation=30)
-        axes.set_title(dataset, fontsize=9)
+        axes.set_xticks(np.arange(len(suite.backbones)), suite.backbones, rotation=30)
         axes.set_ylabel(f"{SCORE_LABEL}\n(last checkpoint)")
         axes.legend(fontsize=6, title="hatch: rollout mode", title_fontsize=6)
-    figure.suptitle("Score per dataset: mean and 95% CI over seeds", fontsize=10)
+    figure.suptitle("Score per dataset: mean and 95% t-interval over seeds", fontsize=10)
     return _png(figure)
 
 
-def learning_curves_chart(suite: dict, curves: dict) -> bytes:
-    """Periodic evaluation score over training steps: mean and 95% CI band over seeds."""
-    figure, panels = _grid(len(suite["datasets"]))
-    for axes, dataset in zip(panels, suite["datasets"], strict=False):
-        for backbone in suite["backbones"]:
-            per_seed = [dict(curves[dataset, backbone, seed]) for seed in suite["seeds"]]
+def learning_curves_chart(report: SuiteReport, curves: dict) -> bytes:
+    """Periodic evaluation score over training steps: mean and 95% t-interval band over seeds."""
+    suite = report.suite
+    figure, panels = _grid(len(suite.datasets))
+    for axes, dataset in zip(panels, suite.datasets, strict=False):
+        axes.set_title(dataset, fontsize=9)
+        drawn = False
+        for backbone in suite.backbones:
+            per_seed = [dict(curves[dataset, backbone, seed]) for seed in suite.seeds]
             per_seed = [curve for curve in per_seed if curve]
             if not per_seed:
                 continue
             steps = sorted(set.intersection(*(set(curve) for curve in per_seed)))
-            summaries = [summarize([np.array([c[step]]) for c in per_seed]) for step in steps]
-            means = np.array([s["normalized_score_mean"] for s in summaries])
+            summaries = [over_runs([c[step] for c in per_seed]) for step in steps]
+            means = np.array([s.mean for s in summaries])
             (line,) = axes.plot(steps, means, marker="o", markersize=3, label=backbone)
             if len(per_seed) > 1:
-                low, high = np.array([s["ci95"] for s in summaries]).T
+                low = np.array([s.ci_low for s in summaries])
+                high = np.array([s.ci_high for s in summaries])
                 axes.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
+            drawn = True
+        if not drawn:
+            reason = _missing_runs(report, dataset)
+            if dataset in report.environments:
+                reason = "nothing to show: no periodic evaluation was recorded (eval_episodes 0?)"
+            _nothing_to_show(axes, reason)
+            continue
         _references(axes)
-        axes.set_title(dataset, fontsize=9)
         axes.set_xlabel("gradient steps")
         axes.set_ylabel(f"{SCORE_LABEL}\n(periodic evaluation)")
         axes.legend(fontsize=6)
     figure.suptitle(
-        f"Learning curves ({suite['eval_modes'][0]} rollouts): mean and 95% CI over seeds",
+        f"Learning curves ({suite.eval_modes[0]} rollouts): mean and 95% t-interval over seeds",
         fontsize=10,
     )
     return _png(figure)
@@ -126,12 +183,13 @@ def profile_chart(profiles: dict, profile_cis: dict, thresholds: np.ndarray, tit
     for x in (0, 100):
         axes.axvline(x, color="grey", linewidth=0.8)
     axes.legend(axes.lines[: len(profiles)], list(profiles), fontsize=8, loc="upper right")
-    axes.set_title(f"Performance profile, {title} (95% bootstrap CIs)", fontsize=10)
+    axes.set_title(f"Performance profile, {title} (95% stratified-bootstrap CIs)", fontsize=10)
     return _png(figure)
 
 
-def aggregates_chart(aggregates: dict, title: str) -> bytes:
-    """IQM and mean per backbone with their bootstrap intervals (computed by rliable)."""
+def aggregates_chart(aggregates: dict, title: str, caveats: tuple[str, ...]) -> bytes:
+    """IQM and mean per backbone with their bootstrap intervals (computed by rliable), and what
+    they cannot say with this many runs (`caveats`) below."""
     backbones = list(aggregates)
     figure, panels = plt.subplots(1, 2, figsize=(8.4, 1.2 + 0.45 * len(backbones)), sharey=True)
     colors = plt.cm.tab10.colors
@@ -140,18 +198,22 @@ def aggregates_chart(aggregates: dict, title: str) -> bytes:
             value = aggregates[backbone][metric]
             axes.barh(
                 row,
-                value["ci_high"] - value["ci_low"],
-                left=value["ci_low"],
+                value.ci_high - value.ci_low,
+                left=value.ci_low,
                 height=0.6,
                 color=colors[row % len(colors)],
                 alpha=0.75,
             )
-            axes.plot([value["value"]] * 2, [row - 0.3, row + 0.3], color="black")
+            axes.plot([value.value] * 2, [row - 0.3, row + 0.3], color="black")
         for x in (0, 100):
             axes.axvline(x, color="grey", linewidth=0.8, linestyle=":" if x else "-")
         axes.set_title(label, fontsize=10)
-        axes.set_xlabel(f"{SCORE_LABEL}\n(bar: 95% bootstrap CI, line: estimate)", fontsize=8)
+        axes.set_xlabel(
+            f"{SCORE_LABEL}\n(bar: 95% stratified-bootstrap CI, line: estimate)", fontsize=8
+        )
     panels[0].set_yticks(range(len(backbones)), backbones)
     figure.suptitle(f"Across datasets, {title}", fontsize=10)
     figure.tight_layout()
+    if caveats:
+        figure.text(0.01, -0.02, "\n".join(caveats), fontsize=6, va="top", wrap=True)
     return _png(figure)

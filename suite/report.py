@@ -1,27 +1,79 @@
-"""The suite's report: one dict (report.json) rendered as Markdown, CSV and LaTeX tables, with the
-published numbers of the matching D4RL dataset beside ours."""
+"""The suite's report: one SuiteReport (report.json, with a schema version) rendered as Markdown,
+CSV and LaTeX tables, with the published numbers of the matching D4RL dataset beside ours."""
 
 import csv
 import dataclasses
 import io
 import json
+from dataclasses import dataclass
 
-from scoring.published_scores import d4rl_counterpart, is_replica, published_scores
+from scoring import EvaluationReport
+from scoring.published_scores import (
+    PublishedScore,
+    d4rl_counterpart,
+    is_replica,
+    published_scores,
+)
 from suite import aggregate
 from suite.spec import Suite
 
+SCHEMA_VERSION = 2
 SCORE_NOTE = (
     "D4RL-normalised score of a run = its mean over the evaluation episodes at the first target "
     "return (the environment's highest, as CORL reports). last = the final checkpoint (the "
     "headline); best = the best periodic evaluation during training (first mode only). Cells: "
-    "mean over seeds ± half-width of the 95% t-interval. D4RL's reference returns were measured "
-    "on old Gym v2/v3 environments: on Gymnasium v5 the scores are an approximation."
+    "mean over seeds ± half-width of the 95% t-interval over seeds (a single seed: its score, "
+    "no interval)."
 )
 REPLICA_LABEL = "published, on D4RL data"
 
 
-def build_report(suite: Suite, scores: dict, failed: dict[str, str]) -> dict:
-    report_cells = aggregate.cells(suite, scores)
+@dataclass(frozen=True)
+class PublishedColumn:
+    d4rl_counterpart: str | None
+    label: str
+    """"published", or REPLICA_LABEL beside a dataset that is this toolkit's replica."""
+    scores: tuple[PublishedScore, ...]
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    run: str
+    error: str
+
+
+@dataclass(frozen=True)
+class SuiteReport:
+    """report.json: everything the report files show."""
+
+    suite: Suite
+    environments: dict[str, str]
+    """{dataset: the env id its runs were evaluated in} (datasets with a finished run)."""
+    score_note: str
+    normalization_notes: dict[str, str]
+    """{dataset: what its normalised scores compare with}."""
+    cells: tuple[aggregate.Cell, ...]
+    aggregates: dict
+    """{mode: {kind: {backbone: {"iqm" | "mean": IntervalEstimate}}}}"""
+    aggregates_note: str
+    caveats: tuple[str, ...]
+    """What the suite-wide statistics cannot say with this many runs."""
+    published: dict[str, PublishedColumn]
+    failed: tuple[FailedRun, ...]
+
+    def cell(self, dataset: str, backbone: str, mode: str) -> aggregate.Cell:
+        return next(
+            c for c in self.cells if (c.dataset, c.backbone, c.mode) == (dataset, backbone, mode)
+        )
+
+    def to_json(self) -> dict:
+        return {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(self)}
+
+
+def build_report(
+    suite: Suite, scores: dict, evaluated: dict[str, EvaluationReport], failed: dict[str, str]
+) -> SuiteReport:
+    """`evaluated`: a finished run's evaluation per dataset (aggregate.run_scores)."""
     aggregates = {
         mode: {
             kind: aggregate.suite_aggregates(
@@ -32,84 +84,95 @@ def build_report(suite: Suite, scores: dict, failed: dict[str, str]) -> dict:
         for mode in suite.eval_modes
     }
     published = {
-        dataset: {
-            "d4rl_counterpart": d4rl_counterpart(dataset),
-            "label": REPLICA_LABEL if is_replica(dataset) else "published",
-            "scores": [dataclasses.asdict(score) for score in published_scores(dataset)],
-        }
+        dataset: PublishedColumn(
+            d4rl_counterpart(dataset),
+            REPLICA_LABEL if is_replica(dataset) else "published",
+            published_scores(dataset),
+        )
         for dataset in suite.datasets
     }
-    return {
-        "suite": suite.to_dict(),
-        "score": SCORE_NOTE,
-        "cells": report_cells,
-        "aggregates": aggregates,
-        "aggregates_note": (
-            "IQM and mean over all runs and datasets, 95% stratified-bootstrap CIs (rliable, "
+    return SuiteReport(
+        suite=suite,
+        environments={dataset: report.env_id for dataset, report in evaluated.items()},
+        score_note=SCORE_NOTE,
+        normalization_notes={
+            dataset: report.normalization.note for dataset, report in evaluated.items()
+        },
+        cells=tuple(aggregate.cells(suite, scores)),
+        aggregates=aggregates,
+        aggregates_note=(
+            "IQM and mean over all runs and datasets, with 95% stratified-bootstrap CIs (rliable, "
             f"{suite.bootstrap_reps} resamples); only backbones with every run scored."
         ),
-        "published": published,
-        "failed": [{"run": name, "error": error} for name, error in sorted(failed.items())],
-    }
+        caveats=tuple(aggregate.statistics_caveats(len(suite.seeds), len(suite.datasets))),
+        published=published,
+        failed=tuple(FailedRun(name, error) for name, error in sorted(failed.items())),
+    )
 
 
-def format_cell(summary: dict | None) -> str:
-    if summary is None or summary["mean"] is None:
+def format_cell(scores: aggregate.SeedScores) -> str:
+    summary = scores.summary
+    if summary is None:
         return "–"
-    if summary["ci_low"] is None:
-        return f"{summary['mean']:.1f}"
-    return f"{summary['mean']:.1f} ± {summary['ci_high'] - summary['mean']:.1f}"
+    if summary.ci_low is None:
+        return f"{summary.mean:.1f}"
+    return f"{summary.mean:.1f} ± {summary.ci_high - summary.mean:.1f}"
 
 
-def _published_methods(report: dict) -> list[str]:
+def _published_methods(report: SuiteReport) -> list[str]:
     methods = []
-    for entry in report["published"].values():
-        methods += [s["method"] for s in entry["scores"] if s["method"] not in methods]
+    for column in report.published.values():
+        methods += [s.method for s in column.scores if s.method not in methods]
     return methods
 
 
-def _published_cell(report: dict, dataset: str, method: str) -> str:
-    for score in report["published"][dataset]["scores"]:
-        if score["method"] == method:
-            return f"{score['mean']:.1f}" + (
-                "" if score["std"] is None else f" ± {score['std']:.1f}"
-            )
+def _published_cell(report: SuiteReport, dataset: str, method: str) -> str:
+    for score in report.published[dataset].scores:
+        if score.method == method:
+            return f"{score.mean:.1f}" + ("" if score.std is None else f" ± {score.std:.1f}")
     return "n/a"
 
 
-def table_rows(report: dict, mode: str, kind: str) -> tuple[list[str], list[list[str]]]:
+def _dataset_label(report: SuiteReport, dataset: str) -> str:
+    env_id = report.environments.get(dataset)
+    return dataset if env_id is None else f"{dataset} ({env_id})"
+
+
+def table_rows(report: SuiteReport, mode: str, kind: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows of one table: datasets × backbones (+ published columns)."""
-    suite = report["suite"]
+    suite = report.suite
     methods = _published_methods(report)
-    replica = any(entry["label"] == REPLICA_LABEL for entry in report["published"].values())
+    replica = any(column.label == REPLICA_LABEL for column in report.published.values())
     mark = "†" if replica else ""
-    header = ["dataset", *suite["backbones"], *(f"{method}{mark}" for method in methods)]
-    by_key = {(c["dataset"], c["backbone"], c["mode"]): c for c in report["cells"]}
+    header = ["dataset", *suite.backbones, *(f"{method}{mark}" for method in methods)]
     rows = [
         [
-            dataset,
+            _dataset_label(report, dataset),
             *(
-                format_cell(by_key[dataset, backbone, mode][kind])
-                for backbone in suite["backbones"]
+                format_cell(getattr(report.cell(dataset, backbone, mode), kind))
+                for backbone in suite.backbones
             ),
             *(_published_cell(report, dataset, method) for method in methods),
         ]
-        for dataset in suite["datasets"]
+        for dataset in suite.datasets
     ]
     return header, rows
 
 
-def _tables(report: dict):
+def _tables(report: SuiteReport):
     """(title, mode, kind) of every table worth printing."""
-    modes = report["suite"]["eval_modes"]
+    modes = report.suite.eval_modes
     yield from ((f"Last checkpoint, {mode} rollouts", mode, "last") for mode in modes)
-    if any(cell["best"]["mean"] is not None for cell in report["cells"]):
+    if any(cell.best.summary is not None for cell in report.cells):
         yield (f"Best periodic evaluation, {modes[0]} rollouts", modes[0], "best")
 
 
-def render_markdown(report: dict) -> bytes:
-    suite = report["suite"]
-    lines = [f"# Backbone comparison: {suite['name']}", "", report["score"], ""]
+def _interval_text(estimate) -> str:
+    return f"{estimate.value:.1f} [{estimate.ci_low:.1f}, {estimate.ci_high:.1f}]"
+
+
+def render_markdown(report: SuiteReport) -> bytes:
+    lines = [f"# Backbone comparison: {report.suite.name}", "", report.score_note, ""]
     for title, mode, kind in _tables(report):
         header, rows = table_rows(report, mode, kind)
         lines += [f"## {title}", "", "| " + " | ".join(header) + " |"]
@@ -121,30 +184,31 @@ def render_markdown(report: dict) -> bytes:
             "this toolkit's replicas). Sources in scoring/published_scores.py.",
             "",
         ]
-    lines += ["## Across datasets", "", report["aggregates_note"], ""]
-    lines += ["| mode | score | backbone | IQM [95% CI] | mean [95% CI] |", "|---|---|---|---|---|"]
-    for mode, kinds in report["aggregates"].items():
+    lines += [f"- {dataset}: {note}" for dataset, note in report.normalization_notes.items()]
+    lines += ["", "## Across datasets", "", report.aggregates_note, ""]
+    lines += [f"Note: {caveat}" for caveat in report.caveats]
+    lines += ["", "| mode | score | backbone | IQM [95% bootstrap CI] | mean [95% bootstrap CI] |"]
+    lines += ["|---|---|---|---|---|"]
+    for mode, kinds in report.aggregates.items():
         for kind, backbones in kinds.items():
             for backbone, values in backbones.items():
-                iqm, mean = (
-                    f"{m['value']:.1f} [{m['ci_low']:.1f}, {m['ci_high']:.1f}]"
-                    for m in (values["iqm"], values["mean"])
-                )
+                iqm, mean = _interval_text(values["iqm"]), _interval_text(values["mean"])
                 lines.append(f"| {mode} | {kind} | {backbone} | {iqm} | {mean} |")
     lines.append("")
-    if report["failed"]:
+    if report.failed:
         lines += ["## Failed runs", ""]
-        lines += [f"- `{entry['run']}`: {entry['error']}" for entry in report["failed"]]
+        lines += [f"- `{entry.run}`: {entry.error}" for entry in report.failed]
         lines.append("")
     return "\n".join(lines).encode()
 
 
-def render_csv(report: dict) -> bytes:
+def render_csv(report: SuiteReport) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
         [
             "dataset",
+            "env_id",
             "method",
             "mode",
             "score",
@@ -152,42 +216,47 @@ def render_csv(report: dict) -> bytes:
             "ci_low",
             "ci_high",
             "std",
+            "interval",
             "per_seed_scores",
             "source",
         ]
     )
-    for cell in report["cells"]:
+    for cell in report.cells:
         for kind in aggregate.KINDS:
-            summary = cell[kind]
-            scores = " ".join(f"{score:.6g}" for score in summary["scores"])
+            scores = getattr(cell, kind)
+            summary = scores.summary
             writer.writerow(
                 [
-                    cell["dataset"],
-                    cell["backbone"],
-                    cell["mode"],
+                    cell.dataset,
+                    report.environments.get(cell.dataset, ""),
+                    cell.backbone,
+                    cell.mode,
                     kind,
-                    summary["mean"],
-                    summary["ci_low"],
-                    summary["ci_high"],
-                    "",
-                    scores,
+                    *(
+                        [summary.mean, summary.ci_low, summary.ci_high, summary.std, summary.method]
+                        if summary is not None
+                        else [None] * 5
+                    ),
+                    " ".join(f"{score:.6g}" for score in scores.scores),
                     "this suite",
                 ]
             )
-    for dataset, entry in report["published"].items():
-        for score in entry["scores"]:
+    for dataset, column in report.published.items():
+        for score in column.scores:
             writer.writerow(
                 [
                     dataset,
-                    score["method"],
                     "",
-                    entry["label"],
-                    score["mean"],
+                    score.method,
+                    "",
+                    column.label,
+                    score.mean,
                     "",
                     "",
-                    score["std"],
+                    score.std,
+                    "std over the publication's seeds",
                     "",
-                    score["source"],
+                    score.source,
                 ]
             )
     return buffer.getvalue().encode()
@@ -206,9 +275,9 @@ def _tex(text: str) -> str:
     return text.replace("±", r"$\pm$").replace("–", "--")
 
 
-def render_latex(report: dict) -> bytes:
+def render_latex(report: SuiteReport) -> bytes:
     """Booktabs tables (\\usepackage{booktabs}), one per mode and score."""
-    parts = [f"% {report['score']}"]
+    parts = [f"% {report.score_note}"]
     for title, mode, kind in _tables(report):
         header, rows = table_rows(report, mode, kind)
         parts += [
@@ -228,5 +297,5 @@ def render_latex(report: dict) -> bytes:
     return "\n".join(parts).encode()
 
 
-def render_json(report: dict) -> bytes:
-    return (json.dumps(report, indent=2) + "\n").encode()
+def render_json(report: SuiteReport) -> bytes:
+    return (json.dumps(report.to_json(), indent=2) + "\n").encode()

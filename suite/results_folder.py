@@ -8,6 +8,7 @@ from infra.atomic_files import atomic_write
 from infra.checkpoint_files import CheckpointError, load_checkpoint
 from infra.errors import UsageError
 from infra.locks import Lock, acquire_lock
+from scoring import EvaluationReport
 from suite.spec import Suite, check_same_suite, suite_from_mapping, translated_keys
 
 SUITE_FILE = "suite.json"
@@ -90,3 +91,14 @@ def failure(run_dir: Path) -> str | None:
     """The error line of a run that failed, None otherwise."""
     path = run_dir / FAILED_FILE
     return json.loads(path.read_text())["error"] if path.is_file() else None
+
+
+def read_evaluation(run_dir: Path, mode: str) -> EvaluationReport:
+    """The run's final evaluation in `mode` (written by the suite's worker)."""
+    return EvaluationReport.from_json(json.loads(eval_path(run_dir, mode).read_text()))
+
+
+def first_target_score(report: EvaluationReport, index: int = 0) -> float:
+    """The mean normalised score of the report's model `index` (a member of a run of several
+    seeds; 0 for a run of one) at the first (highest) target return."""
+    return report.runs[index].results[0].summary.mean

@@ -70,8 +70,11 @@ class SuiteMethods:
         """The run's Args: the suite's training settings, and those it decides per run."""
         params = self.backbone_settings | self.overrides.get(backbone, {})
         together = {"seeds": seeds} if self.seeds_together else {"seed": seeds[0]}
+        shared = {name: getattr(self, name) for name in TRAINING_SETTINGS}
+        # A short suite (smoke's 20 steps) still logs its loss, at its last step at least.
+        shared["log_every"] = min(self.log_every, self.steps)
         return Args(
-            **{name: getattr(self, name) for name in TRAINING_SETTINGS},
+            **shared,
             backbone=backbone_config(backbone, **params),
             dataset=dataset,
             out_dir=run_dir,

@@ -15,11 +15,17 @@ import torch
 from rich.console import Console
 
 import training
-from infra.atomic_files import atomic_write
 from infra.device import resolve_device
 from infra.error_text import first_line
 from scoring import evaluate_runs, load_runs
-from suite.results_folder import FAILED_FILE, eval_path, trained_steps, write_json
+from suite.results_folder import (
+    FAILED_FILE,
+    eval_path,
+    first_target_score,
+    read_evaluation,
+    trained_steps,
+    write_json,
+)
 from training import errors
 
 # Interrupted is raised by the training loop after it checkpoints on SIGINT/SIGTERM; a loop
@@ -105,12 +111,5 @@ def evaluate_once(task: RunTask, mode: str) -> float:
             seed=None,  # each model's env seeds from its training seed
             console=Console(quiet=True),
         )
-        with atomic_write(path, "w") as file:
-            json.dump(report, file, indent=2)
-    return first_target_score(json.loads(path.read_text()))
-
-
-def first_target_score(report: dict, index: int = 0) -> float:
-    """The mean normalised score of the report's model `index` (a member of a run of several
-    seeds; 0 for a run of one) at the first (highest) target return."""
-    return report["runs"][index]["results"][0]["normalized_score_mean"]
+        write_json(path, report.to_json())
+    return first_target_score(read_evaluation(task.run_dir, mode))

@@ -64,18 +64,23 @@ def test_smoke_suite_writes_the_report(smoke_results):
 
     report = json.loads((smoke_results / "report.json").read_text())
     assert len(report["cells"]) == 2 * 2  # backbones × modes
+    assert report["schema_version"] == 2
+    assert report["environments"] == {"replica/hopper/mini-v0": "Hopper-v5"}
     for cell in report["cells"]:
-        last = cell["last"]
+        last, summary = cell["last"], cell["last"]["summary"]
         assert len(last["scores"]) == 2 and last["seeds"] == [0, 1]
-        assert all(math.isfinite(v) for v in [last["mean"], last["ci_low"], last["ci_high"]])
-        assert last["ci_low"] <= last["mean"] <= last["ci_high"]
+        assert all(math.isfinite(summary[key]) for key in ("mean", "ci_low", "ci_high"))
+        assert summary["ci_low"] <= summary["mean"] <= summary["ci_high"]
         if cell["mode"] == "recurrent":  # periodic evaluations run in the first mode
-            assert math.isfinite(cell["best"]["mean"])
+            assert math.isfinite(cell["best"]["summary"]["mean"])
         else:
-            assert cell["best"]["mean"] is None
+            assert cell["best"]["summary"] is None
     assert set(report["aggregates"]["recurrent"]["last"]) == {"min-gru", "transformer"}
     markdown = (smoke_results / "report.md").read_text()
     assert "| dataset | min-gru | transformer |" in markdown and "Best periodic" in markdown
+    assert "| replica/hopper/mini-v0 (Hopper-v5) |" in markdown
+    # Two seeds per dataset: the report says that the bootstrap intervals understate.
+    assert "understate the uncertainty" in markdown
     assert report["published"]["replica/hopper/mini-v0"]["scores"] == []  # no D4RL counterpart
 
 
@@ -155,7 +160,7 @@ def test_a_failed_run_is_recorded_and_the_others_go_on(tmp_path):
     assert json.loads((tasks[1].run_dir / "failed.json").read_text())["error"] == failed.error
 
     report = write_report(results)
-    assert report["failed"] == [{"run": tasks[1].name, "error": failed.error}]
+    assert [(entry.run, entry.error) for entry in report.failed] == [(tasks[1].name, failed.error)]
     assert "## Failed runs" in (results.root / "report.md").read_text()
     assert benchmark.main(["report", str(results.root)]) == 1  # failures: exit status 1
 
@@ -200,7 +205,7 @@ def test_seeds_together_train_as_members_of_one_run(smoke_results, tmp_path):
     for cell in cells(out_dir):
         assert cell["last"]["seeds"] == [0, 1] and len(set(cell["last"]["scores"])) == 2
         if cell["mode"] == "recurrent":  # each member's periodic evaluations, by its seed
-            assert math.isfinite(cell["best"]["mean"])
+            assert math.isfinite(cell["best"]["summary"]["mean"])
     # the folder keeps its layout: a later run without the flag continues it as it is
     assert benchmark.main(smoke_command(out_dir)) == 0
     assert sorted(path.name for path in (out_dir / "runs").iterdir()) == runs

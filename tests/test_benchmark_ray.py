@@ -17,7 +17,7 @@ def test_smoke_suite_on_a_local_ray_instance(tmp_path, capsys):
     assert log.count("started ") == 2 and log.count("finished ") == 2
     report = json.loads((out_dir / "report.json").read_text())
     assert len(report["cells"]) == 4
-    assert all(math.isfinite(cell["last"]["mean"]) for cell in report["cells"])
+    assert all(math.isfinite(cell["last"]["summary"]["mean"]) for cell in report["cells"])
 
     import ray
 

@@ -84,24 +84,27 @@ def test_several_runs_are_aggregated_over_their_means(tmp_path, capsys, short_ep
     assert (out / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.iterdir()) == ["eval.json", "eval.png"]  # no temporaries
 
+    assert report["schema_version"] == 2
     assert report["env_id"] == "Hopper-v5" and report["gymnasium_version"]
-    assert report["mode"] == "recurrent" and report["seed"] == 5 and report["env_seeds"] == [5, 6]
+    assert report["mode"] == "recurrent" and report["seed"] == 5
+    assert all(run["env_seeds"] == [5, 6] for run in report["runs"])
     assert report["d4rl_counterpart"] == "hopper-medium-v2" and report["replica"]
-    assert "t-distribution" in report["aggregation"]
     ref_min, ref_max = D4RL_REFERENCE_RETURNS["Hopper-v5"]
+    [group] = report["groups"]
     for index, target in enumerate([3600.0, 900.0]):
         results = [run["results"][index] for run in report["runs"]]
         assert all(r["target_return"] == target and len(r["returns"]) == 2 for r in results)
         assert all(len(r["lengths"]) == 2 for r in results)
         run_means = [100 * (np.mean(r["returns"]) - ref_min) / (ref_max - ref_min) for r in results]
-        summary = report["targets"][index]
-        assert summary["normalized_score_mean"] == pytest.approx(np.mean(run_means))
-        assert summary["normalized_score_std"] == pytest.approx(np.std(run_means, ddof=1))
+        summary = group["targets"][index]["summary"]
+        assert summary["mean"] == pytest.approx(np.mean(run_means))
+        assert summary["std"] == pytest.approx(np.std(run_means, ddof=1))
         half_width = 4.302653 * np.std(run_means, ddof=1) / math.sqrt(3)  # t(0.975, 2 dof)
-        low, high = summary["ci95"]
+        low, high = summary["ci_low"], summary["ci_high"]
         assert (low, high) == pytest.approx(
             (np.mean(run_means) - half_width, np.mean(run_means) + half_width), rel=1e-5
         )
+        assert summary["count"] == 3 and "95% t-interval" in summary["method"]
     assert [run["step"] for run in report["runs"]] == [7, 7, 7]
     assert [run["training_seed"] for run in report["runs"]] == [0, 1, 2]
     printed = capsys.readouterr().out
@@ -116,12 +119,14 @@ def test_one_checkpoint_file_reports_the_spread_over_episodes(tmp_path, capsys, 
     )
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["normalization"]["source"] == "dataset"
-    assert [summary["target_return"] for summary in report["targets"]] == [3600.0, 1800.0]
-    for summary, result in zip(report["targets"], report["runs"][0]["results"], strict=True):
+    [group] = report["groups"]
+    assert [target["target_return"] for target in group["targets"]] == [3600.0, 1800.0]
+    for target, result in zip(group["targets"], report["runs"][0]["results"], strict=True):
         scores = np.array(result["returns"]) / 10.0  # (return - 0) / (1000 - 0) * 100
-        assert summary["normalized_score_mean"] == pytest.approx(scores.mean())
-        assert summary["normalized_score_std"] == pytest.approx(scores.std())
-        assert summary["ci95"] is None
+        summary = target["summary"]
+        assert summary["mean"] == pytest.approx(scores.mean())
+        assert summary["std"] == pytest.approx(scores.std())
+        assert summary["ci_low"] is None and summary == result["summary"]
     assert "std over episodes" in capsys.readouterr().out
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import scoring
+from scoring import EvaluationReport
 from scoring.grouping import group_runs, seed_record
 from tests.test_evaluate import make_run, run_cli
 
@@ -51,20 +52,73 @@ def test_other_backbone_and_other_settings_are_separate_groups(tmp_path, capsys,
     assert [run["training_seed"] for run in report["runs"]] == [0, 1, 0, 0, 2]
     assert all(len(run["results"][0]["returns"]) == 2 for run in report["runs"])
     pooled = report["groups"][0]
-    assert "t-distribution with 1 degrees" in pooled["aggregation"]
-    assert all(summary["ci95"] is not None for summary in pooled["targets"])
-    assert all(s["ci95"] is None for g in report["groups"][1:] for s in g["targets"])
-    assert report["targets"] is None and "4 groups" in report["aggregation"]
+    assert all("t-interval" in t["summary"]["method"] for t in pooled["targets"])
+    assert all("1 degrees of freedom" in t["summary"]["method"] for t in pooled["targets"])
+    assert all(t["summary"]["ci_low"] is not None for t in pooled["targets"])
+    assert all(t["summary"]["ci_low"] is None for g in report["groups"][1:] for t in g["targets"])
     rows = [line for line in printed.splitlines() if " recurrent " in line]
     assert len(rows) == 4 * 2  # one row per group and target
     assert "transformer" in printed and "learning_rate 0.0003" in printed
 
 
-def test_one_group_keeps_targets_at_the_top(tmp_path, capsys, short_episodes):
+def test_a_report_reads_back_as_the_types_it_was_written_from(tmp_path, capsys, short_episodes):
     runs = [make_run(tmp_path / f"seed{seed}", seed) for seed in (0, 1)]
     report, _ = report_of(tmp_path, capsys, *runs)
     assert len(report["groups"]) == 1 and report["groups"][0]["label"] == "min-gru"
-    assert report["targets"] == report["groups"][0]["targets"]
+    typed = EvaluationReport.from_json(report)
+    assert json.loads(json.dumps(typed.to_json())) == report
+    assert typed.groups[0].targets[0].summary.count == 2
+    assert typed.target_returns == (3600.0, 900.0)
+
+
+def test_an_evaluation_written_before_schema_versions_still_loads():
+    """Version 1: summaries as normalized_score_mean / normalized_score_std / ci95."""
+    result = {"target_return": 3600.0, "returns": [10.0, 30.0], "lengths": [5, 7]}
+    runs = [
+        {
+            "checkpoint": f"runs/{seed}/checkpoint.pt",
+            "step": 7,
+            "backbone": "min-gru",
+            "training_seed": seed,
+            "group": 0,
+            "env_seeds": [seed, seed + 1],
+            "results": [result | {"normalized_scores": scores, "normalized_score_mean": 0.0}],
+        }
+        for seed, scores in ((0, [10.0, 20.0]), (1, [30.0, 50.0]))
+    ]
+    version_1 = {
+        "dataset": "replica/hopper/mini-v0",
+        "d4rl_counterpart": None,
+        "replica": True,
+        "env_id": "Hopper-v5",
+        "gymnasium_version": "1.4.0",
+        "mujoco_version": "4.0.0",
+        "backbones": ["min-gru"],
+        "mode": "recurrent",
+        "episodes": 2,
+        "seed": None,
+        "env_seeds": None,
+        "normalization": {"ref_min": 0.0, "ref_max": 1.0, "source": "d4rl", "note": "n"},
+        "dataset_score": None,
+        "aggregation": "2 runs (seeds): ...",
+        "targets": [{"target_return": 3600.0, "normalized_score_mean": 27.5, "ci95": [0, 1]}],
+        "groups": [
+            {
+                "label": "min-gru",
+                "backbone": "min-gru",
+                "differences": {},
+                "runs": [0, 1],
+                "aggregation": "2 runs (seeds): ...",
+                "targets": [{"target_return": 3600.0, "normalized_score_mean": 27.5}],
+            }
+        ],
+        "runs": runs,
+        "published": [],
+    }
+    report = EvaluationReport.from_json(version_1)
+    assert report.runs[1].results[0].summary.mean == 40.0  # from the episodes it holds
+    assert report.groups[0].targets[0].summary.mean == 27.5
+    assert report.groups[0].targets[0].summary.count == 2
 
 
 def error_of(capsys, *runs) -> str:
@@ -111,7 +165,7 @@ def test_chart_shows_random_expert_and_the_training_data(tmp_path, capsys, short
     close = plt.close
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(plt, "close", lambda figure: figures.append(figure))
-        scoring.render_chart(report)
+        scoring.render_chart(EvaluationReport.from_json(report))
     [axes] = figures[0].axes
     close(figures[0])
     levels = {line.get_ydata()[0] for line in axes.get_lines() if len(set(line.get_ydata())) == 1}
@@ -125,4 +179,4 @@ def test_chart_shows_random_expert_and_the_training_data(tmp_path, capsys, short
     assert "recurrent" in axes.get_title()
 
     report["dataset_score"] = None  # a checkpoint that does not record it: no such line
-    assert scoring.render_chart(report)[:4] == b"\x89PNG"
+    assert scoring.render_chart(EvaluationReport.from_json(report))[:4] == b"\x89PNG"

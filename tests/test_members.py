@@ -122,7 +122,7 @@ def test_evaluate_lists_every_member_and_pools_them_as_seeds(
     assert [run["training_seed"] for run in report["runs"]] == [4, 9]
     assert all(len(run["results"][0]["returns"]) == 2 for run in report["runs"])
     assert len(report["groups"]) == 1
-    summary = report["targets"][0]
-    member_means = [run["results"][0]["normalized_score_mean"] for run in report["runs"]]
-    assert summary["normalized_score_mean"] == pytest.approx(sum(member_means) / 2)
-    assert summary["ci95"] is not None
+    summary = report["groups"][0]["targets"][0]["summary"]
+    member_means = [run["results"][0]["summary"]["mean"] for run in report["runs"]]
+    assert summary["mean"] == pytest.approx(sum(member_means) / 2)
+    assert summary["ci_low"] is not None and summary["count"] == 2

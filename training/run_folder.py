@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from agents import config_to_spec
-from infra.atomic_files import atomic_write
+from infra.atomic_files import write_json
 from infra.checkpoint_files import load_checkpoint
 from infra.errors import UsageError
 from infra.locks import Lock, acquire_lock
@@ -54,8 +54,7 @@ def check_empty(run_dir: Path) -> None:
 
 
 def write_config(run_dir: Path, args: Args) -> None:
-    with atomic_write(run_dir / "config.json", "w") as file:
-        json.dump(args_to_dict(args), file, indent=2)
+    write_json(run_dir / "config.json", args_to_dict(args))
 
 
 def remove_leftovers(run_dir: Path) -> None:
