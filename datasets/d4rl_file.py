@@ -33,7 +33,7 @@ class D4RLArrays:
     next_observations: np.ndarray | None  # (N, obs_dim) float32; None when the file has none
     qpos: np.ndarray | None  # (N, nq) float64; read only when next_observations are absent
     qvel: np.ndarray | None  # (N, nv) float64; likewise
-    float64_keys: tuple[str, ...]  # the arrays the file stores as float64 (read as float32)
+    float64_keys: tuple[str, ...]  # the arrays above the file stores as float64
 
     @property
     def num_steps(self) -> int:
@@ -89,15 +89,16 @@ def _read(
         shape = file[key].shape
         if shape[1:] != (width,):
             raise DatasetError(f"{path}: {key} have shape {shape}; {env_label} needs (N, {width})")
-    float64_keys = tuple(key for key in keys if file[key].dtype == np.float64)
-    floats = {key: _floats(file, key, path) for key in ("observations", "actions", "rewards")}
+    stored = ("observations", "actions", "rewards") + ((NEXT_OBSERVATIONS,) if has_next else ())
+    float64_keys = tuple(key for key in stored if file[key].dtype == np.float64)
+    floats = {key: _floats(file, key, path) for key in stored}
     return D4RLArrays(
         observations=floats["observations"],
         actions=floats["actions"],
         rewards=_per_step(floats["rewards"], "rewards", path),
         terminals=_per_step(file["terminals"][()], "terminals", path).astype(bool),
         timeouts=_per_step(file["timeouts"][()], "timeouts", path).astype(bool),
-        next_observations=_floats(file, NEXT_OBSERVATIONS, path) if has_next else None,
+        next_observations=floats.get(NEXT_OBSERVATIONS),
         qpos=None if has_next else file["infos/qpos"][()].astype(np.float64),
         qvel=None if has_next else file["infos/qvel"][()].astype(np.float64),
         float64_keys=float64_keys,
