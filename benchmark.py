@@ -6,9 +6,10 @@ train.py and evaluate.py do, then one report beside the published numbers.
     python benchmark.py report RESULTS            # re-render the report, running nothing
 
 Presets (suite/presets.toml): smoke (seconds), hopper-cpu (about an hour on a laptop), paper (the
-paper's table: 3 envs × 3 levels, every registered backbone, 3 seeds, 100k steps). Every setting
-of a preset can be overridden by its flag. Re-running a command continues its results folder:
-finished runs are skipped, interrupted ones resume from their checkpoints.
+paper's table: 3 envs × 3 levels, every registered backbone, 3 seeds, 100k steps), paper-d4rl
+(the same on D4RL's own files, from --d4rl-dir, in the v4 environments their data come from).
+Every setting of a preset can be overridden by its flag. Re-running a command continues its
+results folder: finished runs are skipped, interrupted ones resume from their checkpoints.
 """
 
 import dataclasses
@@ -63,7 +64,7 @@ class Run:
     out_dir: Path
     """Results folder: runs/, suite.json and the report (on a path every node shares, for Ray)."""
     preset: str | None = None
-    """A preset of suite/presets.toml (smoke, hopper-cpu, paper); default smoke."""
+    """A preset of suite/presets.toml (smoke, hopper-cpu, paper, paper-d4rl); default smoke."""
     suite: Path | None = None
     """A suite file (TOML, the keys of a preset at the top level) instead of --preset."""
     settings: Annotated[SuiteFlags, tyro.conf.OmitArgPrefixes] = SuiteFlags()
@@ -77,6 +78,9 @@ class Run:
     """Ray cluster to join: auto, host:port or ray://host:port (default: start a local Ray)."""
     policies_dir: Path | None = None
     """Behaviour policies for building missing replica datasets (see datasets.build)."""
+    d4rl_dir: Path | None = None
+    """D4RL's files (hopper_medium-v2.hdf5, ...) to import missing d4rl/* datasets from (see
+    datasets.import_d4rl)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where each run trains and evaluates."""
 
@@ -115,6 +119,7 @@ def run(command: Run) -> int:
         command.ray_address,
         command.policies_dir,
         command.device,
+        d4rl_dir=command.d4rl_dir,
     )
     try:
         outcomes = run_suite(suite_of(command), command.out_dir, execution)

@@ -9,16 +9,12 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import sys
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
 import gymnasium as gym
-import h5py
-import minari
 import numpy as np
 import tyro
 
@@ -26,11 +22,11 @@ from datasets.build_progress import collection_progress
 from datasets.build_staging import staging_folder
 from datasets.collect import CollectionTask, Episode, collect_all
 from datasets.errors import DatasetError
-from datasets.minari_store import HDF5_FILE_NAME, local_root, minari_root
+from datasets.minari_store import local_root
+from datasets.minari_writing import check_dataset_id, move_into_place, write_dataset
 from datasets.policy import load_policy
 from datasets.recipe import UNIFORM_RANDOM, Recipe, level_recipe, read_recipe
 from envs.make import env_id_for
-from envs.normalization import D4RL_REFERENCE_RETURNS
 
 # Envs per process for a large part; a small part gets about one env per 1000 steps, so that
 # finishing the last episodes adds little beyond the requested steps.
@@ -74,7 +70,7 @@ def build_from_recipe(
         raise DatasetError(f"--num-envs and --workers must be positive, got {num_envs}, {workers}")
     root = Path(root).resolve() if root is not None else local_root()  # Minari needs absolute
     destination = root / recipe.dataset_id
-    _check_dataset_id(recipe.dataset_id)
+    check_dataset_id(recipe.dataset_id)
     with staging_folder(root, recipe.dataset_id) as staging:
         if destination.exists() and not overwrite:
             raise DatasetError(f"dataset {recipe.dataset_id!r} already exists at {destination}")
@@ -88,10 +84,16 @@ def build_from_recipe(
         episodes = [episode for result in results for episode in result]
         _check_finite(episodes, recipe.dataset_id)
 
-        description = _description(recipe, env_id, policy_paths, policies_dir, episodes, tasks)
-        with minari_root(staging):
-            _write(recipe.dataset_id, env_id, episodes, description)
-        _move_into_place(staging, root, recipe.dataset_id, overwrite)
+        write_dataset(
+            staging,
+            recipe.dataset_id,
+            env_id,
+            episodes,
+            algorithm_name="behaviour-policy rollouts (gaussian-mlp/1)",
+            author="decision-backbones datasets.build",
+            description=_description(recipe, env_id, policy_paths, policies_dir, episodes, tasks),
+        )
+        move_into_place(staging, root, recipe.dataset_id, overwrite)
     return recipe.dataset_id
 
 
@@ -100,13 +102,6 @@ def _env_id(env: str) -> str:
         return env_id_for(env)
     except ValueError as error:
         raise DatasetError(str(error)) from error
-
-
-def _check_dataset_id(dataset_id: str) -> None:
-    try:
-        minari.dataset.minari_dataset.parse_dataset_id(dataset_id)
-    except (ValueError, AssertionError) as error:
-        raise DatasetError(f"invalid dataset id {dataset_id!r}: {error}") from error
 
 
 def _policy_path(policy: str, policies_dir, env_id: str) -> Path | None:
@@ -190,64 +185,6 @@ def _catalog(policies_dir) -> dict:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise DatasetError(f"{path} is not valid JSON: {error}") from error
-
-
-def _write(dataset_id: str, env_id: str, episodes: list[Episode], description: str) -> None:
-    ref_min_score, ref_max_score = D4RL_REFERENCE_RETURNS[env_id]
-    buffers = [
-        minari.data_collector.EpisodeBuffer(
-            id=index,
-            observations=episode.observations,
-            actions=episode.actions,
-            rewards=episode.rewards,
-            terminations=episode.terminations,
-            truncations=episode.truncations,
-        )
-        for index, episode in enumerate(episodes)
-    ]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(is set to None|env_spec).*")
-        dataset = minari.create_dataset_from_buffers(
-            dataset_id,
-            buffers,
-            env=env_id,
-            algorithm_name="behaviour-policy rollouts (gaussian-mlp/1)",
-            author="decision-backbones datasets.build",
-            ref_min_score=ref_min_score,
-            ref_max_score=ref_max_score,
-            description=description,
-        )
-    _store_contiguously(dataset)
-
-
-def _store_contiguously(dataset: minari.MinariDataset) -> None:
-    """Rewrite Minari's HDF5 file with every array stored contiguously. Minari writes resizable
-    chunked arrays (so that episodes can grow), each with ~2.8 KB of chunk index: more than the
-    data of a short episode. A finished dataset does not grow, and h5py reads either layout."""
-    path = dataset.storage.data_path / HDF5_FILE_NAME
-    compact = path.with_suffix(".compact")
-    with h5py.File(path, "r") as source, h5py.File(compact, "w", track_order=True) as target:
-        target.attrs.update(source.attrs)
-        for name, episode in source.items():
-            group = target.create_group(name, track_order=True)
-            group.attrs.update(episode.attrs)
-            for key, array in episode.items():  # flat: the builder writes no dicts or infos
-                group.create_dataset(key, data=array[()])
-    os.replace(compact, path)
-    dataset.storage.update_metadata({"dataset_size": float(dataset.storage.get_size())})
-
-
-def _move_into_place(staging: Path, root: Path, dataset_id: str, overwrite: bool) -> None:
-    """Move the finished dataset from `staging` into `root`, with its namespaces' metadata."""
-    destination = root / dataset_id
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    for metadata in staging.rglob("namespace_metadata.json"):
-        target = root / metadata.relative_to(staging)
-        if not target.exists():
-            shutil.copyfile(metadata, target)
-    if overwrite and destination.exists():
-        destination.rename(staging / "replaced")  # removed with the staging folder
-    (staging / dataset_id).rename(destination)
 
 
 @dataclass

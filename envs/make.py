@@ -1,6 +1,8 @@
 """Making the Gymnasium MuJoCo environments a dataset was collected in."""
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Literal
 
 import gymnasium as gym
@@ -9,6 +11,9 @@ from gymnasium.vector import AutoresetMode
 
 # The short names the command lines take, and the v5 environments they mean.
 ENV_IDS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5"}
+# The environments D4RL's -v2 data match: v3's model and rewards on the new MuJoCo bindings
+# (D4RL collected them in Gym's v3 environments, which Gymnasium no longer makes).
+D4RL_ENV_IDS = {"hopper": "Hopper-v4", "halfcheetah": "HalfCheetah-v4", "walker2d": "Walker2d-v4"}
 
 
 # Gymnasium's own HalfCheetah XML uses this attribute: MuJoCo warns at every env made (once per
@@ -27,15 +32,29 @@ def _warn_through_python(message) -> None:
 mujoco.set_mju_user_warning(_warn_through_python)
 
 
+@contextlib.contextmanager
+def _v4_made_quietly() -> Iterator[None]:
+    """Gymnasium warns that a v4 env "is out of date" each time one is made (in every process);
+    here v4 is chosen on purpose, for D4RL's data."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message=r".*The environment \w+-v4 is out of date",
+            category=DeprecationWarning,
+        )
+        yield
+
+
 def env_id_for(name: str) -> str:
-    """'hopper' -> 'Hopper-v5'; a full Gymnasium id passes through unchanged."""
+    """'hopper' -> 'Hopper-v5'; a full Gymnasium id of these envs, v5 or v4 (D4RL's data),
+    passes through unchanged."""
     if name in ENV_IDS:
         return ENV_IDS[name]
-    if name in ENV_IDS.values():
+    if name in ENV_IDS.values() or name in D4RL_ENV_IDS.values():
         return name
     raise ValueError(
-        f"unknown environment {name!r}; "
-        f"expected one of {sorted(ENV_IDS)} or {sorted(ENV_IDS.values())}"
+        f"unknown environment {name!r}; expected one of {sorted(ENV_IDS)}, "
+        f"{sorted(ENV_IDS.values())} or {sorted(D4RL_ENV_IDS.values())}"
     )
 
 
@@ -47,8 +66,9 @@ def dataset_env_id(dataset) -> str:
 
 
 def make_env(env_id: str) -> gym.Env:
-    """One env: `env_id` is a short name ('hopper') or a Gymnasium id ('Hopper-v5')."""
-    return gym.make(env_id_for(env_id))
+    """One env: `env_id` is a short name ('hopper') or a Gymnasium id ('Hopper-v5', 'Hopper-v4')."""
+    with _v4_made_quietly():
+        return gym.make(env_id_for(env_id))
 
 
 def make_vector_env(
@@ -67,10 +87,11 @@ def make_vector_env(
     own time limit (1000 for these MuJoCo envs)."""
     if num_envs <= 0:
         raise ValueError(f"num_envs must be positive, got {num_envs}")
-    return gym.make_vec(
-        env_id_for(env_id),
-        num_envs=num_envs,
-        vectorization_mode=vectorization,
-        vector_kwargs={"autoreset_mode": autoreset_mode},
-        max_episode_steps=max_episode_steps,
-    )
+    with _v4_made_quietly():
+        return gym.make_vec(
+            env_id_for(env_id),
+            num_envs=num_envs,
+            vectorization_mode=vectorization,
+            vector_kwargs={"autoreset_mode": autoreset_mode},
+            max_episode_steps=max_episode_steps,
+        )

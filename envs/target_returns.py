@@ -1,13 +1,16 @@
 """Returns to condition a decision model on when evaluating it."""
 
-from envs.make import env_id_for
+from envs.make import D4RL_ENV_IDS, ENV_IDS, env_id_for
 
 # The targets of CORL's Decision Transformer configs (after the original paper's): a high one,
-# and half of it.
+# and half of it. The same for the v4 environments of D4RL's data and for v5.
+_TARGETS = {
+    "hopper": (3600.0, 1800.0),
+    "halfcheetah": (12000.0, 6000.0),
+    "walker2d": (5000.0, 2500.0),
+}
 DEFAULT_TARGET_RETURNS = {
-    "Hopper-v5": (3600.0, 1800.0),
-    "HalfCheetah-v5": (12000.0, 6000.0),
-    "Walker2d-v5": (5000.0, 2500.0),
+    ids[name]: targets for ids in (D4RL_ENV_IDS, ENV_IDS) for name, targets in _TARGETS.items()
 }
 
 

@@ -1,10 +1,12 @@
 """Published D4RL-normalised scores of decision models, to report beside this toolkit's own.
 
-All were obtained on the D4RL datasets (old Gym v2 environments), with D4RL's reference returns.
+All were obtained on the D4RL datasets (collected in old Gym's v3 environments), with D4RL's
+reference returns: like for like with runs on those files (`d4rl/*`, in the v4 environments).
 """
 
 from dataclasses import dataclass
 
+from datasets.d4rl_names import D4RL_ENVS, D4RL_LEVELS, d4rl_env_level
 from envs.target_returns import default_target_returns
 
 
@@ -81,20 +83,20 @@ PUBLISHED_SCORES["hopper-medium-v2"] += (
     PublishedScore("minGRU (paper)", 79.4, None, source=MIN_RNN_PAPER),
 )
 
-# Dataset levels D4RL also has, under the same name, for the three locomotion tasks.
-_D4RL_LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")
-_D4RL_ENVS = ("hopper", "halfcheetah", "walker2d")
-
 
 def d4rl_counterpart(dataset_id: str) -> str | None:
-    """'replica/hopper/medium-v0' or 'mujoco/hopper/medium-v0' -> 'hopper-medium-v2';
-    None for a dataset D4RL has no counterpart of (e.g. 'replica/hopper/mini-v0')."""
+    """'replica/hopper/medium-v0' or 'mujoco/hopper/medium-v0' -> 'hopper-medium-v2', and an
+    imported D4RL file, 'd4rl/hopper/medium-v2', -> 'hopper-medium-v2' (its own data); None for
+    a dataset D4RL has no counterpart of (e.g. 'replica/hopper/mini-v0')."""
+    imported = d4rl_env_level(dataset_id)
+    if imported is not None:
+        return "{}-{}-v2".format(*imported)
     parts = dataset_id.split("/")
     if len(parts) != 3 or parts[0] not in ("replica", "mujoco"):
         return None
     _, env, versioned_level = parts
     level = versioned_level.rsplit("-v", 1)[0]
-    if env not in _D4RL_ENVS or level not in _D4RL_LEVELS:
+    if env not in D4RL_ENVS or level not in D4RL_LEVELS:
         return None
     return f"{env}-{level}-v2"
 

@@ -1,11 +1,16 @@
 """Making sure every dataset of a suite exists before any run starts: a Minari id found in the
 local store or among the bundled datasets is used as it is; a missing `replica/<env>/<level>-v0`
-is built with datasets.build (the same builder as `python -m datasets.build`)."""
+is built with datasets.build (the same builder as `python -m datasets.build`), and a missing
+`d4rl/<env>/<level>-v2` is imported from D4RL's file of that name in --d4rl-dir (as
+`python -m datasets.import_d4rl` does)."""
 
+import sys
 from pathlib import Path
 
 from datasets import DatasetError
 from datasets.build import build_dataset
+from datasets.d4rl_names import d4rl_env_level, d4rl_file_name
+from datasets.import_d4rl import import_d4rl
 from datasets.minari_store import BUNDLED_ROOT, local_root
 from datasets.recipe import LEVELS_FILE, level_names
 from infra.errors import UsageError
@@ -25,10 +30,34 @@ def replica_level(dataset_id: str) -> tuple[str, str] | None:
     return (env, level) if level in level_names(env) else None
 
 
-def missing_datasets(datasets: tuple[str, ...], policies_dir: Path | None) -> list[str]:
-    """The datasets to build; raises UsageError for one that can be neither found nor built."""
+def d4rl_file(dataset_id: str, d4rl_dir: Path) -> Path:
+    """The D4RL file `d4rl/<env>/<level>-v2` is imported from: D4RL's own file name."""
+    return d4rl_dir / d4rl_file_name(*d4rl_env_level(dataset_id))
+
+
+def missing_datasets(
+    datasets: tuple[str, ...],
+    policies_dir: Path | None,
+    d4rl_dir: Path | None,
+    suite_name: str,
+) -> list[str]:
+    """The datasets to build or import; raises UsageError for one that can be neither found nor
+    made, naming the D4RL file (and the suite) that is missing."""
     missing = [dataset for dataset in datasets if not is_available(dataset)]
     for dataset in missing:
+        if d4rl_env_level(dataset) is not None:
+            if d4rl_dir is None:
+                file_name = d4rl_file_name(*d4rl_env_level(dataset))
+                raise UsageError(
+                    f"dataset {dataset!r} must be imported: give --d4rl-dir, a folder holding "
+                    f"D4RL's {file_name}"
+                )
+            if not d4rl_file(dataset, d4rl_dir).is_file():
+                raise UsageError(
+                    f"{d4rl_file(dataset, d4rl_dir)} not found: suite {suite_name!r} imports "
+                    f"{dataset} from it (D4RL's own file name)"
+                )
+            continue
         if replica_level(dataset) is None:
             raise UsageError(
                 f"unknown dataset {dataset!r}: not in {local_root()} nor bundled, and not a "
@@ -39,10 +68,16 @@ def missing_datasets(datasets: tuple[str, ...], policies_dir: Path | None) -> li
     return missing
 
 
-def build_missing(missing: list[str], policies_dir: Path | None, steps: int | None) -> None:
+def build_missing(
+    missing: list[str], policies_dir: Path | None, steps: int | None, d4rl_dir: Path | None
+) -> None:
+    """Import the missing d4rl/* datasets from `d4rl_dir`; build the missing replicas."""
     for dataset in missing:
-        env, level = replica_level(dataset)
         try:
-            build_dataset(env, level, policies_dir, steps=steps, seed=0)
+            if d4rl_env_level(dataset) is not None:
+                imported = import_d4rl(d4rl_file(dataset, d4rl_dir), *d4rl_env_level(dataset))
+                print(imported.summary(), file=sys.stderr)
+            else:
+                build_dataset(*replica_level(dataset), policies_dir, steps=steps, seed=0)
         except DatasetError as error:
             raise UsageError(str(error)) from None

@@ -28,6 +28,7 @@ class Execution:
     ray_address: str | None = None
     policies_dir: Path | None = None
     device: str = "auto"
+    d4rl_dir: Path | None = None
 
 
 def prepare(suite: Suite, out_dir: Path, execution: Execution):
@@ -39,7 +40,9 @@ def prepare(suite: Suite, out_dir: Path, execution: Execution):
         on_gpu = resolve_device(execution.device).type == "cuda"
         suite = replace(suite, seeds_together=saved.seeds_together if saved else on_gpu)
     results.check_can_hold(suite)
-    missing = missing_datasets(suite.datasets, execution.policies_dir)
+    missing = missing_datasets(
+        suite.datasets, execution.policies_dir, execution.d4rl_dir, suite.name
+    )
     ray = connect_ray(execution.ray_address, str(REPOSITORY)) if execution.engine == "ray" else None
     return suite, results, missing, ray
 
@@ -72,7 +75,7 @@ def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> list:
     UsageError before writing anything, SuiteInterrupted on SIGINT/SIGTERM."""
     suite, results, missing, ray = prepare(suite, out_dir, execution)
     with results.lock():
-        build_missing(missing, execution.policies_dir, suite.dataset_steps)
+        build_missing(missing, execution.policies_dir, suite.dataset_steps, execution.d4rl_dir)
         results.write_suite(suite)
         tasks = tasks_to_run(suite, results, execution)
         workers = execution.workers or default_workers(execution.threads_per_run)

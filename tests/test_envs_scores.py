@@ -6,8 +6,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from envs.make import dataset_env_id
-from envs.normalization import D4RL_REFERENCE_RETURNS, normalized_score, reference_returns
+from envs.make import dataset_env_id, env_id_for
+from envs.normalization import (
+    D4RL_REFERENCE_RETURNS,
+    normalization_note,
+    normalized_score,
+    reference_returns,
+)
 from envs.target_returns import default_target_returns
 from scoring.published_scores import (
     PUBLISHED_SCORES,
@@ -30,6 +35,25 @@ def test_dataset_reference_scores_win_when_both_are_present():
         reference_returns("Ant-v5")
 
 
+def test_d4rls_own_constants_count_as_d4rls_and_cover_the_v4_environments():
+    for v4, v5 in [("Hopper-v4", "Hopper-v5"), ("Walker2d-v4", "Walker2d-v5")]:
+        assert D4RL_REFERENCE_RETURNS[v4] == D4RL_REFERENCE_RETURNS[v5]
+    assert D4RL_REFERENCE_RETURNS["HalfCheetah-v4"] == (-280.178953, 12135.0)
+    # An imported D4RL file (and a replica) stores D4RL's constants as its own.
+    stored = reference_returns("Hopper-v4", -20.272305, 3234.3)
+    assert (stored.ref_min, stored.ref_max, stored.source) == (-20.272305, 3234.3, "d4rl")
+    assert reference_returns("Hopper-v4").source == "d4rl"
+
+
+def test_the_note_says_what_a_score_compares_with():
+    assert "like for like" in normalization_note("d4rl", "Hopper-v4")
+    v5 = normalization_note("d4rl", "Walker2d-v5")
+    assert "approximation" in v5 and "Walker2d-v5" in v5 and "mujoco/*-v0" in v5
+    assert "like for like" not in v5
+    own = normalization_note("dataset", "Hopper-v4")
+    assert "dataset's own" in own and "like for like" not in own
+
+
 def test_normalized_score_maps_random_to_0_and_expert_to_100():
     ref_min, ref_max = D4RL_REFERENCE_RETURNS["Walker2d-v5"]
     np.testing.assert_allclose(normalized_score([ref_min, ref_max], ref_min, ref_max), [0, 100])
@@ -47,6 +71,11 @@ def test_normalized_score_maps_random_to_0_and_expert_to_100():
         ("mujoco/hopper/simple-v0", None),
         ("mujoco/ant/medium-v0", None),
         ("D4RL/door/human-v2", None),
+        ("d4rl/hopper/medium-v2", "hopper-medium-v2"),
+        ("d4rl/walker2d/medium-replay-v2", "walker2d-medium-replay-v2"),
+        ("d4rl/halfcheetah/expert-v2", "halfcheetah-expert-v2"),
+        ("d4rl/hopper/medium-v0", None),
+        ("d4rl/ant/medium-v2", None),
     ],
 )
 def test_d4rl_counterpart(dataset_id, counterpart):
@@ -56,6 +85,7 @@ def test_d4rl_counterpart(dataset_id, counterpart):
 def test_replica_is_the_own_namespace():
     assert is_replica("replica/hopper/medium-v0")
     assert not is_replica("mujoco/hopper/medium-v0")
+    assert not is_replica("d4rl/hopper/medium-v2")
 
 
 def test_baseline_lookup():
@@ -102,6 +132,11 @@ def test_every_published_number_appears_in_the_reference_table_row():
 def test_dataset_env_id_reads_the_metadata():
     dataset = SimpleNamespace(id="replica/hopper/mini-v0", env_spec=SimpleNamespace(id="Hopper-v5"))
     assert dataset_env_id(dataset) == "Hopper-v5"
+    imported = SimpleNamespace(id="d4rl/hopper/medium-v2", env_spec=SimpleNamespace(id="Hopper-v4"))
+    assert dataset_env_id(imported) == "Hopper-v4"
+    assert env_id_for("hopper") == "Hopper-v5" and env_id_for("Walker2d-v4") == "Walker2d-v4"
+    with pytest.raises(ValueError, match="unknown environment 'Hopper-v3'"):
+        env_id_for("Hopper-v3")
     with pytest.raises(ValueError, match="records no environment"):
         dataset_env_id(SimpleNamespace(id="x/y/z-v0", env_spec=None))
 
@@ -110,5 +145,7 @@ def test_default_target_returns_follow_corl():
     assert default_target_returns("hopper") == default_target_returns("Hopper-v5") == (3600, 1800)
     assert default_target_returns("HalfCheetah-v5") == (12000, 6000)
     assert default_target_returns("walker2d") == (5000, 2500)
+    assert default_target_returns("Walker2d-v4") == (5000, 2500)
+    assert default_target_returns("HalfCheetah-v4") == (12000, 6000)
     with pytest.raises(ValueError, match="unknown environment"):
         default_target_returns("Ant-v5")
