@@ -25,7 +25,7 @@ from datasets.minari_store import minari_root  # noqa: E402
 
 
 @dataclass
-class Args:
+class ThroughputArgs:
     policies_dir: Path | None = None
     """folder of gaussian-mlp/1 policies: build with hopper-sac (medium); else random actions"""
     build_steps: int = 200_000
@@ -50,7 +50,7 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def bench_build(args: Args) -> dict:
+def bench_build(args: ThroughputArgs) -> dict:
     level = "random" if args.policies_dir is None else "medium"
     load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     workers = args.workers or os.cpu_count() or 1
@@ -84,7 +84,7 @@ def bench_build(args: Args) -> dict:
     }
 
 
-def bench_sampler(args: Args, from_episode_start: bool, threads: int) -> dict:
+def bench_sampler(args: ThroughputArgs, from_episode_start: bool, threads: int) -> dict:
     torch.set_num_threads(threads)  # small gathers: extra threads help only on idle cores
     dataset = load_dataset(args.dataset)
     sampler = WindowSampler(dataset, args.context_length, from_episode_start=from_episode_start)
@@ -108,7 +108,7 @@ def bench_sampler(args: Args, from_episode_start: bool, threads: int) -> dict:
 
 
 def main() -> None:
-    args = tyro.cli(Args)
+    args = tyro.cli(ThroughputArgs)
     thread_counts = sorted({1, torch.get_num_threads()})
     results = {
         "sampler": [

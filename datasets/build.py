@@ -188,7 +188,7 @@ def _catalog(policies_dir) -> dict:
 
 
 @dataclass
-class Args:
+class BuildArgs:
     """Build a Minari dataset from behaviour policies (D4RL-style levels, or a recipe file)."""
 
     env: str | None = None
@@ -228,7 +228,7 @@ class Args:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = tyro.cli(Args, args=argv, prog="python -m datasets.build")
+    args = tyro.cli(BuildArgs, args=argv, prog="python -m datasets.build")
     try:
         if args.recipe is not None:
             if args.env is not None or args.level is not None:

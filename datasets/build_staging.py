@@ -32,7 +32,7 @@ def staging_folder(root: Path, dataset_id: str) -> Iterator[Path]:
     except LockError as error:
         raise DatasetError(str(error)) from None
     with lock:
-        remove_leftovers(root)
+        remove_abandoned_staging(root)
         staging = root / f"{STAGING_PREFIX}{_flat(dataset_id)}"
         shutil.rmtree(staging, ignore_errors=True)  # our own id's, from a killed build
         staging.mkdir()
@@ -42,7 +42,7 @@ def staging_folder(root: Path, dataset_id: str) -> Iterator[Path]:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def remove_leftovers(root: Path) -> None:
+def remove_abandoned_staging(root: Path) -> None:
     """Remove the staging folders in `root` that no live build holds."""
     for folder in root.glob(f"{STAGING_PREFIX}*"):
         if not folder.is_dir():

@@ -175,7 +175,7 @@ def _description(path, env_id, dataset_id, arrays: D4RLArrays, episodes, dropped
 
 
 @dataclass
-class Args:
+class ImportArgs:
     """Import a D4RL file (HDF5) as the Minari dataset d4rl/<env>/<level>-v2, in the Gymnasium
     v4 environment D4RL's data match."""
 
@@ -188,7 +188,7 @@ class Args:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = tyro.cli(Args, args=argv, prog="python -m datasets.import_d4rl")
+    args = tyro.cli(ImportArgs, args=argv, prog="python -m datasets.import_d4rl")
     try:
         imported = import_d4rl(args.file, args.env, args.level)
     except DatasetError as error:

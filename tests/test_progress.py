@@ -3,12 +3,12 @@
 import io
 import re
 
-from infra.progress import ProgressLog, format_duration
+from infra.progress import ProgressDisplay, format_duration
 
 
 def test_one_line_per_tenth_capped_at_the_total_then_the_real_total():
     stream = io.StringIO()
-    log = ProgressLog("build a/b-v0", 1000, stream=stream)
+    log = ProgressDisplay("build a/b-v0", 1000, stream=stream)
     for completed in range(0, 1100, 25):  # overshoots the total, as a build's last episodes do
         log.update(completed)
     log.finish(1083, detail="12 episodes")
@@ -23,7 +23,7 @@ def test_one_line_per_tenth_capped_at_the_total_then_the_real_total():
 
 def test_a_line_after_every_seconds_without_one():
     stream = io.StringIO()
-    log = ProgressLog("train", 10**9, unit="steps", every_seconds=0.0, stream=stream)
+    log = ProgressDisplay("train", 10**9, unit="steps", every_seconds=0.0, stream=stream)
     log.update(5, detail="loss 0.5")
     assert stream.getvalue().startswith("train: 5/1000000000 steps, ")
     assert stream.getvalue().endswith(", loss 0.5\n")
@@ -36,3 +36,14 @@ def test_durations_read_as_a_person_writes_them():
         "1h02m",
         "?",
     ]
+
+
+def test_a_detail_stays_until_replaced_and_a_resumed_count_rates_only_its_own_work():
+    stream = io.StringIO()
+    progress = ProgressDisplay("run", 10**9, completed=10**6, every_seconds=0.0, stream=stream)
+    progress.update(10**6 + 5, detail="loss 0.5")
+    progress.update(10**6 + 6)
+    first, second = stream.getvalue().splitlines()
+    assert first.endswith(", loss 0.5") and second.endswith(", loss 0.5")
+    rate = int(re.search(r", (\d+) steps/s", second)[1])
+    assert rate < 10**6  # 6 steps in this process, not the million done before it

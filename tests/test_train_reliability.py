@@ -62,9 +62,11 @@ def test_a_signal_finishes_the_step_and_writes_a_checkpoint(tmp_path, tiny_datas
 
 def test_without_a_terminal_progress_is_printed_as_lines(tmp_path, tiny_dataset, capsys):
     run(tmp_path / "run", tiny_dataset, "--steps", "4", "--eval-episodes", "0", "--log-every", "2")
-    lines = [line for line in capsys.readouterr().err.splitlines() if " step " in line]
-    assert [line.split()[2] for line in lines] == ["2/4", "4/4"]
-    assert all("loss" in line and "steps/s" in line and "ETA" in line for line in lines)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("run: ")]
+    # A line each tenth of the run (here every step), the loss from its first logged step on.
+    assert [line.split()[1] for line in lines] == ["1/4", "2/4", "3/4", "4/4"]
+    assert all("steps/s" in line and "ETA" in line for line in lines)
+    assert all(", loss " in line for line in lines[1:])
 
 
 def test_resume_removes_leftovers_of_killed_writes(tmp_path, tiny_dataset):

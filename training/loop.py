@@ -15,13 +15,13 @@ from envs.target_returns import default_target_returns
 from infra.checkpoint_files import save_checkpoint
 from infra.device import resolve_device
 from infra.errors import UsageError
+from infra.progress import ProgressDisplay
 from training.checkpointing import dataset_summary
 from training.config import Args, args_to_dict, validate
 from training.errors import Interrupted, NonFiniteLoss
 from training.interrupts import StopRequests
 from training.members import Members
 from training.periodic_evaluation import PeriodicEvaluation
-from training.progress import TrainingProgress
 from training.run_folder import open_run_folder
 from training.single_model import SingleModel
 
@@ -93,7 +93,8 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
     trainee.train()
     step, scalars = start, {}
     try:
-        with StopRequests() as stop, TrainingProgress(run_dir.name, args.steps, start) as progress:
+        progress = ProgressDisplay(run_dir.name, args.steps, completed=start)
+        with StopRequests() as stop, progress:
             window_start = time.perf_counter()
             for step in range(start + 1, args.steps + 1):
                 with autocast:
@@ -108,7 +109,7 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
                     learning_rate = trainee.scheduler.get_last_lr()[0]
                     writer.add_scalar("charts/learning_rate", learning_rate, step)
                     writer.add_scalar("charts/steps_per_second", steps_per_second, step)
-                    progress.report(step, scalars["losses/action_mse"], steps_per_second)
+                    progress.update(step, f"loss {scalars['losses/action_mse']:.4f}")
                     evaluation.drain(writer)
                     window_start = time.perf_counter()
                 if args.eval_episodes > 0 and (step % args.eval_every == 0 or step == args.steps):
@@ -119,7 +120,7 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
                     scalars = checked(loss, step)
                     writer.flush()
                     write_checkpoint(step)
-                progress.advance(step)
+                progress.update(step)
                 if stopping:
                     evaluation.drain(writer, wait=True)
                     raise Interrupted(step, run_dir, stop.signal_number)

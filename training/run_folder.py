@@ -31,7 +31,7 @@ def open_run_folder(args: Args) -> tuple[Path, Lock, dict | None]:
         return run_dir, lock, None
     lock = acquire_lock(args.resume / LOCK_NAME, f"run folder {args.resume}")
     try:
-        remove_leftovers(args.resume)
+        remove_interrupted_writes(args.resume)
         return args.resume, lock, resumed_checkpoint(args)
     except BaseException:
         lock.release()
@@ -57,7 +57,7 @@ def write_config(run_dir: Path, args: Args) -> None:
     write_json(run_dir / "config.json", args_to_dict(args))
 
 
-def remove_leftovers(run_dir: Path) -> None:
+def remove_interrupted_writes(run_dir: Path) -> None:
     """Temporary files of writes a kill interrupted (atomic_write's `.<name>.*.tmp`); only
     while holding the folder's lock: another writer's files in flight look the same."""
     for leftover in run_dir.glob(".*.tmp"):
