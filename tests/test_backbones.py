@@ -1,4 +1,5 @@
-"""The backbone contract (DESIGN.md), held against every registered backbone."""
+"""The backbone contract (README, "The backbone contract"), held against every registered
+backbone."""
 
 import pytest
 import torch

@@ -1,5 +1,6 @@
-"""Numerics under reduced precision (DESIGN.md): scans accumulate in fp32 whatever autocast says,
-cuDNN/MKL RNNs run outside autocast, S4's complex path casts itself. Run on --device."""
+"""Numerics under reduced precision (README, "2. Train any backbone"): scans accumulate in fp32
+whatever autocast says, cuDNN/MKL RNNs run outside autocast, S4's complex path casts itself.
+Run on --device."""
 
 import copy
 
