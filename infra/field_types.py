@@ -107,8 +107,8 @@ def field_docstrings(cls) -> dict[str, str]:
 
 def from_plain(annotation, value):
     """`value` read from JSON (dicts, lists, numbers, strings) as the type `annotation`
-    describes: dataclasses rebuilt field by field, lists into tuples. The inverse of
-    dataclasses.asdict for the annotations check_field_types understands."""
+    describes: dataclasses rebuilt field by field, lists into tuples, text into paths. The
+    inverse of dataclasses.asdict for the annotations check_field_types understands."""
     annotation = _unwrapped(annotation)
     origin = typing.get_origin(annotation)
     if dataclasses.is_dataclass(annotation):
@@ -119,4 +119,16 @@ def from_plain(annotation, value):
         return None if value is None else from_plain(options[0], value)
     if origin is tuple:
         return tuple(from_plain(annotation.__args__[0], item) for item in value)
+    if annotation is Path:
+        return Path(value)
+    return value
+
+
+def to_plain(value):
+    """A field's value as JSON holds it: paths as text, tuples as lists (from_plain's inverse
+    for the values of a flat dataclass)."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [to_plain(item) for item in value]
     return value

@@ -7,6 +7,7 @@ import enum
 import json
 import math
 import sys
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -15,7 +16,7 @@ import tyro
 
 from agents import BACKBONES, config_from_spec, config_to_spec
 from infra.errors import ConfigError, UsageError
-from infra.field_types import check_field_types
+from infra.field_types import check_field_types, from_plain, to_plain
 
 # `backbone:<name>` subcommands, generated from the registry.
 BackboneChoice = Union[  # noqa: UP007 (a tuple of types needs the subscript form)
@@ -151,24 +152,18 @@ PROG = "python train.py"  # the usage line shows the command a user types
 
 
 def args_to_dict(args: Args) -> dict:
-    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
-    fields["backbone"] = config_to_spec(args.backbone)
-    for name in ("out_dir", "resume"):
-        fields[name] = None if fields[name] is None else str(fields[name])
-    for name in ("target_returns", "seeds"):
-        fields[name] = None if fields[name] is None else list(fields[name])
-    return fields
+    """config.json's form: plain values only, the backbone as its {"type", "params"} spec."""
+    fields = {name: to_plain(getattr(args, name)) for name in ARGS_FIELDS}
+    return fields | {"backbone": config_to_spec(args.backbone)}
 
 
 def args_from_dict(fields: dict) -> Args:
-    fields = dict(fields)
-    fields["backbone"] = config_from_spec(fields["backbone"])
-    for name in ("out_dir", "resume"):
-        fields[name] = None if fields[name] is None else Path(fields[name])
-    for name in ("target_returns", "seeds"):
-        if fields.get(name) is not None:
-            fields[name] = tuple(fields[name])
-    return Args(**fields)
+    """Args from config.json's form (settings it lacks, from an older run, take defaults)."""
+    hints = typing.get_type_hints(Args)
+    values = {
+        name: from_plain(hints[name], value) for name, value in fields.items() if name != "backbone"
+    }
+    return Args(backbone=config_from_spec(fields["backbone"]), **values)
 
 
 def validate(args: Args) -> None:
