@@ -4,8 +4,10 @@ published column beside a replica dataset."""
 import json
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.text import Text
 
 import benchmark
 from infra.atomic_files import write_json
@@ -114,3 +116,36 @@ def test_report_puts_published_scores_beside_replica_datasets(tmp_path):
     assert walker_row.endswith("n/a | n/a |")  # minLSTM/minGRU: only hopper-medium is known
     assert "65.1" in (results.root / "report.tex").read_text()
     assert "DT (CORL, last)" in (results.root / "report.csv").read_text()
+
+
+def figure_texts(render, monkeypatch) -> list[str]:
+    """Every text a figure drawn by `render()` shows (titles, labels, annotations)."""
+    figures = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", figures.append)
+    render()
+    texts = [text.get_text() for text in figures[0].findobj(Text)]
+    close(figures[0])
+    return texts
+
+
+def test_charts_with_nothing_to_show_say_why(tmp_path, monkeypatch):
+    """Every run failed: the report's charts say so instead of coming out blank."""
+    from suite import plots
+    from suite.pipeline import write_report
+
+    suite = resolve(SUITE)
+    results = ResultsFolder(tmp_path / "results")
+    results.write_suite(suite)
+    for dataset, backbone, seeds in suite.units():
+        run_dir = results.run_dir(suite.unit_name(dataset, backbone, seeds))
+        run_dir.mkdir(parents=True)
+        write_json(run_dir / "failed.json", {"error": "RuntimeError: out of memory"})
+    report = write_report(results)
+    assert (results.root / "profile-recurrent.png").read_bytes()[:4] == b"\x89PNG"
+    texts = figure_texts(lambda: plots.scores_chart(report), monkeypatch)
+    assert sum("6 of 6 runs failed" in text for text in texts) == 2  # one panel per dataset
+    reason = plots.no_complete_backbone(report)
+    assert "12 run(s) failed" in reason
+    texts = figure_texts(lambda: plots.empty_chart("Across datasets", reason), monkeypatch)
+    assert reason in texts

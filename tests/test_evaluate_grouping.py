@@ -180,3 +180,20 @@ def test_chart_shows_random_expert_and_the_training_data(tmp_path, capsys, short
 
     report["dataset_score"] = None  # a checkpoint that does not record it: no such line
     assert scoring.render_chart(EvaluationReport.from_json(report))[:4] == b"\x89PNG"
+
+
+def test_published_scores_are_told_apart_at_the_target_they_were_published_for(
+    tmp_path, capsys, short_episodes, monkeypatch
+):
+    run = make_run(tmp_path / "run", 0)  # replica/hopper/medium-v0: six published scores
+    report, _ = report_of(tmp_path, capsys, run)  # targets 3600 (published at) and 900
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    scoring.render_chart(EvaluationReport.from_json(report))
+    [axes] = figures[0].axes
+    published = [c for c in axes.containers if "published" in c.get_label()]
+    assert len(published) == 6 and all("target 3600" in c.get_label() for c in published)
+    assert len({c.lines[0].get_marker() for c in published}) == 6  # a marker of its own each
+    # In the slot of target 3600 (x = 0), right of the runs' points; not at 900 (x = 1).
+    assert all(0 < x < 0.5 for c in published for x in c.lines[0].get_xdata())
+    plt.close(figures[0])
