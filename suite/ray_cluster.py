@@ -37,8 +37,10 @@ def connect(address: str | None, environment: dict[str, str]):
     if address is None:
         target, flag = "local", "a local Ray instance"
     else:
-        target = recorded_cluster() if address == "auto" else address
-        flag = f"--ray-address {address}" + (f" ({target})" if target != address else "")
+        target, flag = (address, f"--ray-address {address}")
+        if address == "auto":
+            target, source = recorded_cluster()
+            flag = f"--ray-address auto ({target}, from {source})"
         if target.startswith("ray://"):
             _check_reachable(target, flag)
         else:
@@ -55,12 +57,12 @@ def connect(address: str | None, environment: dict[str, str]):
     return ray
 
 
-def recorded_cluster() -> str:
-    """The cluster `--ray-address auto` means: RAY_ADDRESS, else the one the last `ray start
-    --head` on this machine recorded (Ray's own ray_current_cluster file)."""
+def recorded_cluster() -> tuple[str, str]:
+    """The cluster `--ray-address auto` means, and where it is written: RAY_ADDRESS, else the
+    one the last `ray start --head` on this machine recorded (Ray's ray_current_cluster)."""
     if os.environ.get("RAY_ADDRESS"):
-        return os.environ["RAY_ADDRESS"]
-    from ray._common.utils import get_ray_address_file  # where `ray start` writes it
+        return os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
+    from ray._common.utils import get_ray_address_file  # where `ray start` records it
 
     path = Path(get_ray_address_file(None))
     recorded = path.read_text().strip() if path.is_file() else ""
@@ -69,7 +71,7 @@ def recorded_cluster() -> str:
             f"--ray-address auto: no Ray cluster is running here ({path} records none; start "
             "one with `ray start --head`, or give its address)"
         )
-    return recorded
+    return recorded, str(path)
 
 
 def _check_gcs(address: str, flag: str) -> None:
@@ -77,19 +79,17 @@ def _check_gcs(address: str, flag: str) -> None:
     a dead address or a refused token is said at once."""
     import grpc
     from ray._private.grpc_utils import init_grpc_channel  # TLS and token as ray.init has them
+    from ray.exceptions import AuthenticationError
 
-    try:
-        channel = init_grpc_channel(address)
-    except ValueError as error:
-        raise UsageError(f"{flag}: {error_line(error)}") from None
+    channel = init_grpc_channel(address)
     get_cluster_id = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId")
     try:
         get_cluster_id(b"", timeout=10)
-    except grpc.RpcError as error:
-        if error.code() == grpc.StatusCode.UNAUTHENTICATED:
-            message = f"{flag}: the cluster wants a token {_token_state()}; {TOKEN_HELP}"
-            raise UsageError(message) from None
-        raise UsageError(f"{flag}: cannot connect: {error.details()}") from None
+    except (AuthenticationError, grpc.RpcError) as error:  # the former: no token to send
+        if isinstance(error, grpc.RpcError) and error.code() != grpc.StatusCode.UNAUTHENTICATED:
+            raise UsageError(f"{flag}: cannot connect: {error.details()}") from None
+        message = f"{flag}: the cluster wants a token {_token_state()}; {TOKEN_HELP}"
+        raise UsageError(message) from None
     finally:
         channel.close()
 
