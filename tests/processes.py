@@ -4,6 +4,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +46,25 @@ def stop_process_tree(process: subprocess.Popen) -> None:
     """Stop a command this test started and every process it started, by pid."""
     stop_pids([process.pid, *descendants(process.pid)])
     process.wait()
+
+
+def run_watching(command: list[str], timeout: float, **options) -> tuple:
+    """Run a command to its end, noting every process it starts (sampled every 0.1 s). Returns
+    the CompletedProcess (text output) and those pids."""
+    seen: set[int] = set()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, **options)
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            seen.update(descendants(process.pid))
+            if time.monotonic() > deadline:
+                stop_process_tree(process)
+                raise subprocess.TimeoutExpired(command, timeout)
+            time.sleep(0.1)
+        out.seek(0), err.seek(0)
+        return subprocess.CompletedProcess(
+            command, process.returncode, out.read(), err.read()
+        ), seen
 
 
 def _state(pid: int) -> str | None:
