@@ -99,6 +99,18 @@ def test_runs_spread_over_nodes_and_a_lost_node_costs_only_unsaved_steps(tmp_pat
                 stop_process_tree(process)
         assert not alive(killed)
 
+        other = tmp_path / "other"  # a GPU share asked of a cluster without GPUs
+        flags = ["--engine", "ray", "--ray-address", cluster.address, "--gpus-per-run", "0.5"]
+        result = subprocess.run(
+            [sys.executable, "benchmark.py", *suite_argv(other, *flags)],
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2 and not other.exists(), result.stderr
+        assert result.stderr.endswith("--gpus-per-run 0.5: the cluster has no GPU\n")
+
     attempts = starts(lines)
     assert {node for _, node, _, _ in attempts} == {head, worker}  # the runs went to both nodes
     tries = [(node, step) for run, node, _, step in attempts if run == victim]
