@@ -58,15 +58,16 @@ def prepare(suite: Suite, out_dir: Path, execution: Execution):
     try:
         if execution.gpus_per_run is not None and not ray.cluster_resources().get("GPU"):
             raise UsageError(f"--gpus-per-run {execution.gpus_per_run:g}: the cluster has no GPU")
-        shared = {"results folder": out_dir}
-        if missing:
-            shared["dataset store"] = local_root()  # the missing ones are built there
-        needed = {
-            f"dataset {dataset}": dataset_folder(dataset)
-            for dataset in suite.datasets
-            if dataset not in missing
-        }
-        check_nodes_see(ray, shared, needed)
+        if execution.ray_address is not None:  # a local instance is this machine alone
+            shared = {"results folder": out_dir}
+            if missing:
+                shared["dataset store"] = local_root()  # the missing ones are built there
+            needed = {
+                f"dataset {dataset}": dataset_folder(dataset)
+                for dataset in suite.datasets
+                if dataset not in missing
+            }
+            check_nodes_see(ray, shared, needed)
     except BaseException:
         ray.shutdown()
         raise

@@ -37,7 +37,7 @@ def connect(address: str | None, environment: dict[str, str]):
     if address is None:
         target, flag = "local", "a local Ray instance"
     else:
-        target, flag = (address, f"--ray-address {address}")
+        target, flag = address, f"--ray-address {address}"
         if address == "auto":
             target, source = recorded_cluster()
             flag = f"--ray-address auto ({target}, from {source})"
