@@ -51,6 +51,12 @@ def prepare(suite: Suite, out_dir: Path, execution: Execution):
         if execution.gpus_per_run is not None and not torch.cuda.device_count():
             raise UsageError(f"--gpus-per-run {execution.gpus_per_run:g}: no GPU on this machine")
         return suite, results, missing, None
+    return suite, results, missing, join_ray(suite, out_dir, missing, execution)
+
+
+def join_ray(suite: Suite, out_dir: Path, missing: list[str], execution: Execution):
+    """Ray, once the cluster has passed every check: it answers, takes this machine's token,
+    has the GPUs asked for, and each of its nodes sees the results folder and the datasets."""
     # Workers import the suite from this repository and read datasets from this store, both on
     # paths every node shares.
     environment = {"PYTHONPATH": str(REPOSITORY), "MINARI_DATASETS_PATH": str(local_root())}
@@ -71,7 +77,7 @@ def prepare(suite: Suite, out_dir: Path, execution: Execution):
     except BaseException:
         ray.shutdown()
         raise
-    return suite, results, missing, ray
+    return ray
 
 
 def dataset_folder(dataset: str) -> Path:
