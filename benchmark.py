@@ -28,8 +28,9 @@ from typing import Annotated, Literal
 import tyro
 
 from infra.errors import InputError, UsageError
-from suite.engines import SuiteInterrupted
+from infra.stop_signals import Stopped
 from suite.pipeline import Execution, run_suite, write_report
+from suite.report import SuiteReport
 from suite.results_folder import ResultsFolder
 from suite.spec import (
     SETTINGS,
@@ -76,11 +77,16 @@ class Run:
     engine: Literal["local", "ray"] = "local"
     """local: a pool of worker processes on this machine. ray: one Ray task per run."""
     workers: int | None = None
-    """Local runs at a time (default: one per GPU, else CPU cores // --threads-per-run)."""
+    """Local runs at a time (default: 1 / --gpus-per-run per GPU, else CPU cores //
+    --threads-per-run); with GPUs, worker i uses GPU i mod #GPUs."""
     threads_per_run: int = 1
     """CPU threads of each run (torch and OpenMP)."""
+    gpus_per_run: float | None = None
+    """Share of a GPU each run asks for, 0 < F <= 1: 1/F runs share a GPU (Ray: num_gpus=F;
+    local: the default --workers). Default: a whole GPU per run when there are GPUs."""
     ray_address: str | None = None
-    """Ray cluster to join: auto, host:port or ray://host:port (default: start a local Ray)."""
+    """Ray cluster to join: auto (the one `ray start` recorded here), host:port or
+    ray://host:port (default: start a fresh local Ray instance)."""
     policies_dir: Path | None = None
     """Behaviour policies for building missing replica datasets (see datasets.build)."""
     d4rl_dir: Path | None = None
@@ -117,6 +123,8 @@ def run(command: Run) -> int:
         raise UsageError(f"--workers must be positive, got {command.workers}")
     if command.threads_per_run <= 0:
         raise UsageError(f"--threads-per-run must be positive, got {command.threads_per_run}")
+    if command.gpus_per_run is not None and not 0 < command.gpus_per_run <= 1:
+        raise UsageError(f"--gpus-per-run must be in (0, 1], got {command.gpus_per_run:g}")
     execution = Execution(
         command.engine,
         command.workers,
@@ -124,18 +132,23 @@ def run(command: Run) -> int:
         command.ray_address,
         command.policies_dir,
         command.device,
-        d4rl_dir=command.d4rl_dir,
+        command.gpus_per_run,
+        command.d4rl_dir,
     )
     try:
-        outcomes = run_suite(suite_of(command), command.out_dir, execution)
-    except (SuiteInterrupted, KeyboardInterrupt) as interruption:
+        content = run_suite(suite_of(command), command.out_dir, execution)
+    except (Stopped, KeyboardInterrupt) as interruption:
         again = shlex.join(["python", *sys.argv])
         print(f"interrupted; continue with: {again}", file=sys.stderr)
         return 128 + getattr(interruption, "signal_number", signal.SIGINT)
-    failed = [outcome for outcome in outcomes if outcome.status == "failed"]
     print(f"report: {command.out_dir / 'report.md'}")
-    if failed:
-        print(f"{len(failed)} run(s) failed; see {command.out_dir / 'report.md'}", file=sys.stderr)
+    return exit_status(content, command.out_dir)
+
+
+def exit_status(content: SuiteReport, results: Path) -> int:
+    """1 when the report lists failed runs (so `run` and `report` agree), else 0."""
+    if content.failed:
+        print(f"{len(content.failed)} run(s) failed; see {results / 'report.md'}", file=sys.stderr)
         return 1
     return 0
 
@@ -143,7 +156,7 @@ def run(command: Run) -> int:
 def report(command: Report) -> int:
     content = write_report(ResultsFolder(command.results))
     print(f"report: {command.results / 'report.md'}")
-    return 1 if content.failed else 0
+    return exit_status(content, command.results)
 
 
 def main(argv: list[str] | None = None) -> int:

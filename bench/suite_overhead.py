@@ -80,6 +80,7 @@ def measure(engine: str, steps: int, workers: int) -> dict:
             "--workers",
             str(workers),
         ]
+        load_before = os.getloadavg()[0]  # other work on a shared machine shows here
         start = time.monotonic()
         process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, text=True)
         sampler = threading.Thread(target=sample, daemon=True)
@@ -110,6 +111,7 @@ def measure(engine: str, steps: int, workers: int) -> dict:
         "after_last_run_s": start + wall - last,
         "suite_cpu_share_while_running": (cpu1 - cpu0) / ((t1 - t0) * os.cpu_count()),
         "machine_busy_while_running": machine_busy_fraction(stat0, stat1),
+        "load_average_before": load_before,
     }
 
 
@@ -146,6 +148,7 @@ def main() -> None:
         "after_last_run_s",
         "suite_cpu_share_while_running",
         "machine_busy_while_running",
+        "load_average_before",
     ]
     report(payload, rows, columns, args.json)
 

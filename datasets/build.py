@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from datasets.minari_writing import check_dataset_id, move_into_place, write_dat
 from datasets.policy import load_policy
 from datasets.recipe import UNIFORM_RANDOM, Recipe, level_recipe, read_recipe
 from envs.make import env_id_for
+from infra.stop_signals import Stopped, stop_signals_raise
 
 # Envs per process for a large part; a small part gets about one env per 1000 steps, so that
 # finishing the last episodes adds little beyond the requested steps.
@@ -230,33 +232,45 @@ class BuildArgs:
 def main(argv: list[str] | None = None) -> None:
     args = tyro.cli(BuildArgs, args=argv, prog="python -m datasets.build")
     try:
-        if args.recipe is not None:
-            if args.env is not None or args.level is not None:
-                raise DatasetError("give either --recipe or --env and --level, not both")
-            recipe = read_recipe(args.recipe)
-        elif args.env is None or args.level is None:
-            raise DatasetError("give --env and --level (or --recipe)")
-        else:
-            recipe = level_recipe(args.env, args.level)
-        if args.steps is not None:
-            recipe = recipe.scaled_to(args.steps)
-        recipe = replace(
-            recipe,
-            seed=recipe.seed if args.seed is None else args.seed,
-            dataset_id=args.dataset_id or recipe.dataset_id,
-        )
-        dataset_id = build_from_recipe(
-            recipe,
-            args.policies_dir,
-            root=args.root,
-            num_envs=args.num_envs,
-            workers=args.workers,
-            overwrite=args.overwrite,
-        )
+        with stop_signals_raise():
+            dataset_id = build_from_args(args)
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except Stopped as stop:
+        # The workers are stopped and the staging folder removed; a build starts from scratch.
+        again = shlex.join(
+            ["python", "-m", "datasets.build", *(sys.argv[1:] if argv is None else argv)]
+        )
+        print(f"interrupted ({stop}); build again with: {again}", file=sys.stderr)
+        sys.exit(128 + stop.signal_number)
     print(f"built {dataset_id}")
+
+
+def build_from_args(args: BuildArgs) -> str:
+    if args.recipe is not None:
+        if args.env is not None or args.level is not None:
+            raise DatasetError("give either --recipe or --env and --level, not both")
+        recipe = read_recipe(args.recipe)
+    elif args.env is None or args.level is None:
+        raise DatasetError("give --env and --level (or --recipe)")
+    else:
+        recipe = level_recipe(args.env, args.level)
+    if args.steps is not None:
+        recipe = recipe.scaled_to(args.steps)
+    recipe = replace(
+        recipe,
+        seed=recipe.seed if args.seed is None else args.seed,
+        dataset_id=args.dataset_id or recipe.dataset_id,
+    )
+    return build_from_recipe(
+        recipe,
+        args.policies_dir,
+        root=args.root,
+        num_envs=args.num_envs,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Rolling a behaviour policy out in vectorised environments and recording every transition."""
 
 import math
+import multiprocessing
+import os
 import queue
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import numpy as np
 from datasets.policy import load_policy
 from envs.make import make_vector_env
 from infra.environment import environment_variables
+from infra.parent_death import die_with_parent
 
 # Read by numpy's BLAS (and torch's OpenMP) when a worker process starts.
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -112,24 +115,35 @@ def collect(task: CollectionTask, on_steps: Callable[[int], None] | None = None)
 def collect_all(
     tasks: list[CollectionTask], workers: int, on_steps: Callable[[int], None]
 ) -> list[list[Episode]]:
-    """Run tasks on `workers` processes (in this process when 1), results in task order."""
+    """Run tasks on `workers` processes (in this process when 1), results in task order. On any
+    exception here (Ctrl-C and SIGTERM included, when the caller turns them into one), the
+    workers are stopped at once rather than left to finish their tasks."""
     if workers <= 1:
         return [collect(task, on_steps) for task in tasks]
-    context = get_context("spawn")  # no fork of a process that may hold torch threads
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch
     progress = context.Queue()
-    with (
-        _single_threaded_children(),
-        ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_set_progress_queue, initargs=(progress,)
-        ) as pool,
-    ):
-        futures = [pool.submit(_collect_reporting, task) for task in tasks]
-        pending = set(futures)
-        while pending:
+    before = set(multiprocessing.active_children())
+    with _single_threaded_children():  # the workers start at the first submit
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_worker_setup,
+            initargs=(progress, os.getpid()),
+        )
+        try:
+            futures = [pool.submit(_collect_reporting, task) for task in tasks]
+            pending = set(futures)
+            while pending:
+                _drain(progress, on_steps)
+                _, pending = wait(pending, timeout=0.2)
             _drain(progress, on_steps)
-            _, pending = wait(pending, timeout=0.2)
-        _drain(progress, on_steps)
-        return [future.result() for future in futures]
+            return [future.result() for future in futures]
+        except BaseException:
+            for process in set(multiprocessing.active_children()) - before:  # the pool's
+                process.terminate()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _single_threaded_children():
@@ -141,9 +155,13 @@ def _single_threaded_children():
 _progress_queue = None
 
 
-def _set_progress_queue(progress) -> None:
+def _worker_setup(progress, parent_pid: int) -> None:
     global _progress_queue
     _progress_queue = progress
+    # Ctrl-C reaches the whole process group: the builder alone decides what happens (it stops
+    # the workers), and a worker must not print a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid)
 
 
 def _collect_reporting(task: CollectionTask) -> list[Episode]:

@@ -1,58 +1,44 @@
 """Where a suite's runs execute: a local pool of worker processes, or Ray tasks on a cluster.
 
-Both take the pending RunTasks and a callback for events ("started", name) / ("done", outcome),
-and return the outcomes. On SIGINT/SIGTERM both stop launching runs and let the running ones
-checkpoint (the training loop does that), then raise SuiteInterrupted."""
+Both take the pending RunTasks and a callback for events ("started" or "waiting", name, detail)
+/ ("done", outcome), and return the outcomes. On SIGINT/SIGTERM both stop launching runs and let
+the running ones checkpoint (the training loop does that), then raise Stopped."""
 
 import contextlib
 import multiprocessing
 import os
 import queue
 import signal
-import socket
 from collections.abc import Callable
 
 import torch
 
 from infra.environment import environment_variables
 from infra.error_text import error_line
-from infra.errors import UsageError
+from infra.parent_death import die_with_parent, orphaned
+from infra.stop_signals import stop_signals_raise
+from suite.results_folder import record_failure
 from suite.worker import RunOutcome, RunTask, run_one
 
 Events = Callable[[tuple], None]
 
 
-class SuiteInterrupted(Exception):
-    def __init__(self, signal_number: int):
-        super().__init__(signal.Signals(signal_number).name)
-        self.signal_number = signal_number
-
-
-@contextlib.contextmanager
-def signals_raise_interrupted():
-    """SIGINT and SIGTERM raise SuiteInterrupted in the main loop (the first one only)."""
-
-    def handler(signal_number, frame):
-        for name in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(name, signal.SIG_IGN)  # a second signal must not cut the clean-up
-        raise SuiteInterrupted(signal_number)
-
-    previous = {name: signal.signal(name, handler) for name in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for name, action in previous.items():
-            signal.signal(name, action)
-
-
-def default_workers(threads_per_run: int) -> int:
-    """One worker per GPU when there are GPUs, else as many as the cores hold."""
-    if torch.cuda.is_available():
-        return torch.cuda.device_count()
+def default_workers(threads_per_run: int, gpus_per_run: float | None, gpus: int) -> int:
+    """With `gpus` GPUs, 1 / gpus_per_run runs per GPU (one when not given); without, as many
+    runs as the cores hold."""
+    if gpus:
+        return gpus * runs_per_gpu(gpus_per_run)
     return max(1, (os.cpu_count() or 1) // threads_per_run)
 
 
+def runs_per_gpu(gpus_per_run: float | None) -> int:
+    """How many runs asking for `gpus_per_run` of a GPU fit on one (1 when not given)."""
+    return 1 if gpus_per_run is None else int(1 / gpus_per_run + 1e-9)
+
+
 def _pool_worker(tasks, events, threads: int, parent: int) -> None:
+    # kill -9 of the suite: its runs checkpoint and stop (SIGTERM) instead of training on.
+    die_with_parent(parent)
     # OMP_NUM_THREADS was set in this process's environment before torch loaded (see run_local);
     # set_num_threads covers torch's own pool.
     torch.set_num_threads(threads)
@@ -60,10 +46,16 @@ def _pool_worker(tasks, events, threads: int, parent: int) -> None:
     # training loop's own handler, SIGTERM ends the run as an interruption.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    for task in iter(tasks.get, None):
-        if os.getppid() != parent:
-            return  # the suite was killed: start nothing more
-        events.put(("done", run_one(task, events)))
+    with contextlib.suppress(KeyboardInterrupt):  # stopped between runs
+        for task in iter(tasks.get, None):
+            if orphaned(parent):
+                break
+            outcome = run_one(task, events)
+            if orphaned(parent):
+                break
+            events.put(("done", outcome))
+    if orphaned(parent):
+        events.cancel_join_thread()  # nobody reads the events now: exit without flushing them
 
 
 def _raise_keyboard_interrupt(signal_number, frame):
@@ -72,7 +64,8 @@ def _raise_keyboard_interrupt(signal_number, frame):
 
 def run_local(tasks: list[RunTask], workers: int, threads: int, on_event: Events) -> list:
     """A pool of `workers` spawned processes (fresh interpreters: no state inherited from this
-    one), each running one task at a time with `threads` CPU threads."""
+    one), each running one task at a time with `threads` CPU threads. With GPUs, worker i sees
+    GPU i mod #GPUs alone (CUDA_VISIBLE_DEVICES), so that workers share the GPUs evenly."""
     context = multiprocessing.get_context("spawn")
     task_queue, events = context.Queue(), context.Queue()
     for task in tasks:
@@ -93,7 +86,7 @@ def run_local(tasks: list[RunTask], workers: int, threads: int, on_event: Events
 
     outcomes: dict[str, RunOutcome] = {}
     try:
-        with signals_raise_interrupted():
+        with stop_signals_raise():
             while len(outcomes) < len(tasks):
                 try:
                     event = events.get(timeout=0.5)
@@ -104,7 +97,7 @@ def run_local(tasks: list[RunTask], workers: int, threads: int, on_event: Events
                 if event[0] == "done":
                     outcomes[event[1].name] = event[1]
                 on_event(event)
-    except SuiteInterrupted:
+    except BaseException:
         _drain(task_queue)
         for _ in processes:
             task_queue.put(None)
@@ -116,18 +109,17 @@ def run_local(tasks: list[RunTask], workers: int, threads: int, on_event: Events
         raise
     for process in processes:
         process.join()
-    return [*outcomes.values(), *_lost(tasks, outcomes, on_event)]
-
-
-def _lost(tasks, outcomes, on_event) -> list[RunOutcome]:
-    """Runs whose worker process died without reporting: recorded as failed."""
-    lost = []
     for task in tasks:
         if task.name not in outcomes:
-            outcome = RunOutcome(task.name, "failed", error="worker process died")
-            on_event(("done", outcome))
-            lost.append(outcome)
-    return lost
+            outcomes[task.name] = _failed(task, "worker process died", "(no traceback)")
+            on_event(("done", outcomes[task.name]))
+    return list(outcomes.values())
+
+
+def _failed(task: RunTask, line: str, details: str) -> RunOutcome:
+    """A run whose worker died without reporting: recorded as failed, as a run's own error."""
+    record_failure(task.run_dir, line, details)
+    return RunOutcome(task.name, "failed", error=line)
 
 
 def _drain(task_queue) -> None:
@@ -136,50 +128,31 @@ def _drain(task_queue) -> None:
             task_queue.get(timeout=0.1)
 
 
-def connect_ray(address: str | None, repository: str):
-    """ray.init joining `address` ('auto', 'host:port' or 'ray://host:port'), or a local instance
-    when None. Raises UsageError when Ray is missing or the cluster cannot be reached."""
-    try:
-        import ray
-    except ImportError:
-        raise UsageError("--engine ray needs Ray: pip install ray") from None
-    if address not in (None, "auto"):
-        _check_reachable(address)
-    # Workers import the suite from the repository, which all nodes see at the same path.
-    environment = {"PYTHONPATH": repository}
-    if "MINARI_DATASETS_PATH" in os.environ:
-        environment["MINARI_DATASETS_PATH"] = os.environ["MINARI_DATASETS_PATH"]
-    try:
-        ray.init(
-            address=address,
-            runtime_env={"env_vars": environment},
-            log_to_driver=False,
-            configure_logging=False,
-        )
-    except ConnectionError as error:
-        raise UsageError(f"--ray-address {address}: cannot connect: {error}") from None
-    return ray
-
-
-def _check_reachable(address: str) -> None:
-    """A quick TCP check, so that a wrong address fails in seconds instead of Ray's long retry."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except (OSError, ValueError) as error:
-        raise UsageError(f"--ray-address {address}: cannot connect: {error}") from None
-
-
 def run_ray(
-    tasks: list[RunTask], ray, threads: int, max_retries: int, on_event: Events
+    tasks: list[RunTask],
+    ray,
+    threads: int,
+    gpus_per_run: float | None,
+    max_retries: int,
+    on_event: Events,
 ) -> list[RunOutcome]:
-    """One Ray task per run, asking for `threads` CPUs (and a GPU when the cluster has them).
-    A task whose worker or node dies is retried; the retry resumes from the run's checkpoint."""
+    """One Ray task per run, asking for `threads` CPUs and `gpus_per_run` of a GPU (default: a
+    whole GPU when the cluster has GPUs), spread over the nodes. A task whose worker or node
+    dies is retried, up to `max_retries` times; the retry resumes from the run's checkpoint."""
     from ray.util.queue import Queue
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
-    remote_run = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=max_retries)(run_one)
-    events = Queue()
+    if gpus_per_run is None:
+        gpus_per_run = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+    remote_run = ray.remote(
+        num_cpus=threads,
+        num_gpus=gpus_per_run,
+        max_retries=max_retries,
+        scheduling_strategy="SPREAD",
+    )(_run_on_node)
+    # The events' queue lives on this node: it must outlive the loss of any other.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    events = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
     pending = {remote_run.remote(task, events): task for task in tasks}
     outcomes = []
 
@@ -188,7 +161,7 @@ def run_ray(
             on_event(events.get())
 
     try:
-        with signals_raise_interrupted():
+        with stop_signals_raise():
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
                 forward_events()
@@ -196,16 +169,24 @@ def run_ray(
                     task = pending.pop(reference)
                     try:
                         outcome = ray.get(reference)
-                    except ray.exceptions.RayError as error:
-                        outcome = RunOutcome(task.name, "failed", error=error_line(error))
+                    except ray.exceptions.RayError as error:  # retries exhausted, or cancelled
+                        outcome = _failed(task, error_line(error), str(error))
                     outcomes.append(outcome)
                     on_event(("done", outcome))
-    except SuiteInterrupted:
+    except BaseException:
         for reference in pending:
             ray.cancel(reference)  # queued: dropped; running: KeyboardInterrupt, checkpoint kept
         with contextlib.suppress(ray.exceptions.RayError):
             ray.wait(list(pending), num_returns=len(pending), timeout=60)
         raise
-    finally:
-        ray.shutdown()
     return outcomes
+
+
+def _run_on_node(task: RunTask, events) -> RunOutcome:
+    """run_one, saying where it runs: the node and what Ray gave the task."""
+    import ray
+
+    context = ray.get_runtime_context()
+    resources = ", ".join(f"{k} {v:g}" for k, v in sorted(context.get_assigned_resources().items()))
+    node = f"{ray.util.get_node_ip_address()} {context.get_node_id()[:8]}"
+    return run_one(task, events, where=f"on node {node} ({resources}), ")

@@ -4,12 +4,17 @@
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
+
+from datasets.minari_store import BUNDLED_ROOT, local_root
 from infra.device import resolve_device
+from infra.errors import UsageError
 from suite import aggregate, plots, report
 from suite.dataset_preparation import build_missing, missing_datasets
-from suite.engines import connect_ray, default_workers, run_local, run_ray
+from suite.engines import default_workers, run_local, run_ray
 from suite.progress import make_progress
-from suite.results_folder import ResultsFolder, failure, is_complete
+from suite.ray_cluster import check_nodes_see, connect
+from suite.results_folder import ResultsFolder, clear_failure, failure, is_complete
 from suite.spec import Suite
 from suite.worker import RunTask
 from training import args_to_dict
@@ -28,12 +33,14 @@ class Execution:
     ray_address: str | None = None
     policies_dir: Path | None = None
     device: str = "auto"
+    gpus_per_run: float | None = None
     d4rl_dir: Path | None = None
 
 
 def prepare(suite: Suite, out_dir: Path, execution: Execution):
     """Every check that can refuse the command, before anything is written. Returns the suite
-    with seeds_together decided: as the results folder has it, else on a GPU only."""
+    with seeds_together decided (as the results folder has it, else on a GPU only), the results
+    folder, the datasets to build, and Ray when it runs the suite."""
     results = ResultsFolder(out_dir)
     if suite.seeds_together is None:
         saved = results.saved_suite()
@@ -43,8 +50,43 @@ def prepare(suite: Suite, out_dir: Path, execution: Execution):
     missing = missing_datasets(
         suite.datasets, execution.policies_dir, execution.d4rl_dir, suite.name
     )
-    ray = connect_ray(execution.ray_address, str(REPOSITORY)) if execution.engine == "ray" else None
-    return suite, results, missing, ray
+    if execution.engine != "ray":
+        if execution.gpus_per_run is not None and not torch.cuda.device_count():
+            raise UsageError(f"--gpus-per-run {execution.gpus_per_run:g}: no GPU on this machine")
+        return suite, results, missing, None
+    return suite, results, missing, join_ray(suite, out_dir, missing, execution)
+
+
+def join_ray(suite: Suite, out_dir: Path, missing: list[str], execution: Execution):
+    """Ray, once the cluster has passed every check: it answers, takes this machine's token,
+    has the GPUs asked for, and each of its nodes sees the results folder and the datasets."""
+    # Workers import the suite from this repository and read datasets from this store, both on
+    # paths every node shares.
+    environment = {"PYTHONPATH": str(REPOSITORY), "MINARI_DATASETS_PATH": str(local_root())}
+    ray = connect(execution.ray_address, environment)
+    try:
+        if execution.gpus_per_run is not None and not ray.cluster_resources().get("GPU"):
+            raise UsageError(f"--gpus-per-run {execution.gpus_per_run:g}: the cluster has no GPU")
+        if execution.ray_address is not None:  # a local instance is this machine alone
+            shared = {"results folder": out_dir}
+            if missing:
+                shared["dataset store"] = local_root()  # the missing ones are built there
+            needed = {
+                f"dataset {dataset}": dataset_folder(dataset)
+                for dataset in suite.datasets
+                if dataset not in missing
+            }
+            check_nodes_see(ray, shared, needed)
+    except BaseException:
+        ray.shutdown()
+        raise
+    return ray
+
+
+def dataset_folder(dataset: str) -> Path:
+    """Where a dataset found on this machine is: the local Minari store, else the bundled ones."""
+    stored = local_root() / dataset
+    return stored if (stored / "data").is_dir() else BUNDLED_ROOT / dataset
 
 
 def tasks_to_run(suite: Suite, results: ResultsFolder, execution: Execution) -> list[RunTask]:
@@ -53,6 +95,7 @@ def tasks_to_run(suite: Suite, results: ResultsFolder, execution: Execution) -> 
         name = suite.unit_name(dataset, backbone, seeds)
         run_dir = results.run_dir(name)
         if is_complete(run_dir, suite):
+            clear_failure(run_dir)  # finished after it was recorded failed (an older suite's)
             continue
         args = replace(
             suite.training_args(dataset, backbone, seeds, run_dir), device=execution.device
@@ -70,26 +113,36 @@ def tasks_to_run(suite: Suite, results: ResultsFolder, execution: Execution) -> 
     return tasks
 
 
-def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> list:
-    """Run the suite's pending runs and write the report; returns the runs' outcomes. Raises
-    UsageError before writing anything, SuiteInterrupted on SIGINT/SIGTERM."""
+def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> report.SuiteReport:
+    """Run the suite's pending runs and write the report; returns the report's content (whose
+    `failed` lists every failed run of the folder). Raises UsageError before writing anything,
+    Stopped on SIGINT/SIGTERM."""
     suite, results, missing, ray = prepare(suite, out_dir, execution)
-    with results.lock():
-        build_missing(missing, execution.policies_dir, suite.dataset_steps, execution.d4rl_dir)
-        results.write_suite(suite)
-        tasks = tasks_to_run(suite, results, execution)
-        workers = execution.workers or default_workers(execution.threads_per_run)
-        run_dirs = {task.name: task.run_dir for task in tasks}
-        outcomes = []
-        with make_progress(run_dirs, suite.steps, workers) as progress:
-            if ray is not None:
-                outcomes = run_ray(
-                    tasks, ray, execution.threads_per_run, RAY_MAX_RETRIES, progress.on_event
-                )
-            elif tasks:
-                outcomes = run_local(tasks, workers, execution.threads_per_run, progress.on_event)
-        write_report(results)
-    return outcomes
+    try:
+        with results.lock():
+            build_missing(missing, execution.policies_dir, suite.dataset_steps, execution.d4rl_dir)
+            results.write_suite(suite)
+            tasks = tasks_to_run(suite, results, execution)
+            workers = execution.workers or default_workers(
+                execution.threads_per_run, execution.gpus_per_run, torch.cuda.device_count()
+            )
+            run_dirs = {task.name: task.run_dir for task in tasks}
+            with make_progress(run_dirs, suite.steps, workers) as progress:
+                if ray is not None:
+                    run_ray(
+                        tasks,
+                        ray,
+                        execution.threads_per_run,
+                        execution.gpus_per_run,
+                        RAY_MAX_RETRIES,
+                        progress.on_event,
+                    )
+                elif tasks:
+                    run_local(tasks, workers, execution.threads_per_run, progress.on_event)
+            return write_report(results)
+    finally:
+        if ray is not None:
+            ray.shutdown()  # a local instance ends with the suite
 
 
 def write_report(results: ResultsFolder) -> report.SuiteReport:

@@ -27,9 +27,11 @@ class LogProgress:
         return False
 
     def on_event(self, event: tuple) -> None:
+        """("started" or "waiting", name[, detail]) or ("done", outcome)."""
         stamp = time.strftime("%H:%M:%S")
-        if event[0] == "started":
-            print(f"{stamp} started {event[1]}", flush=True)
+        if event[0] != "done":
+            kind, name, *detail = event
+            print(" ".join([stamp, kind, name, *detail]), flush=True)
             return
         outcome = event[1]
         if outcome.status == "finished":
@@ -61,9 +63,13 @@ class LiveProgress:
         return self.live.__exit__(*exc)
 
     def on_event(self, event: tuple) -> None:
+        if event[0] == "waiting":
+            self.detail[event[1]] = f"waiting {event[2]}"
+            return
         if event[0] == "started":
             self.state[event[1]] = "running"
             self.started[event[1]] = time.monotonic()
+            self.detail[event[1]] = " ".join(event[2:])
             return
         outcome = event[1]
         self.state[outcome.name] = outcome.status

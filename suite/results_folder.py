@@ -4,7 +4,7 @@ suite's evaluation JSON and, for a failed run, failed.json), and the report file
 import json
 from pathlib import Path
 
-from infra.atomic_files import atomic_write
+from infra.atomic_files import atomic_write, write_json
 from infra.checkpoint_files import CheckpointError, load_checkpoint
 from infra.errors import UsageError
 from infra.locks import Lock, acquire_lock
@@ -14,12 +14,6 @@ from suite.spec import Suite, check_same_suite, suite_from_mapping, translated_k
 SUITE_FILE = "suite.json"
 FAILED_FILE = "failed.json"
 LOCK_FILE = ".lock"  # held by the suite writing the folder (infra/locks.py)
-
-
-def write_json(path: Path, payload) -> None:
-    with atomic_write(path, "w") as file:
-        json.dump(payload, file, indent=2)
-        file.write("\n")
 
 
 class ResultsFolder:
@@ -87,10 +81,27 @@ def is_complete(run_dir: Path, suite: Suite) -> bool:
     )
 
 
+def record_failure(run_dir: Path, line: str, details: str) -> None:
+    """failed.json: the error's line and its whole traceback (or whatever else tells why)."""
+    run_dir.mkdir(parents=True, exist_ok=True)  # it may have failed before training
+    write_json(run_dir / FAILED_FILE, {"error": line, "traceback": details})
+
+
+def clear_failure(run_dir: Path) -> None:
+    """A run tried again, or finished after all, is no longer failed."""
+    (run_dir / FAILED_FILE).unlink(missing_ok=True)
+
+
 def failure(run_dir: Path) -> str | None:
-    """The error line of a run that failed, None otherwise."""
+    """The error line of a run that failed, with where its traceback is; None otherwise. A
+    failed.json written before tracebacks were kept holds the line alone."""
     path = run_dir / FAILED_FILE
-    return json.loads(path.read_text())["error"] if path.is_file() else None
+    if not path.is_file():
+        return None
+    recorded = json.loads(path.read_text())
+    if "traceback" not in recorded:
+        return recorded["error"]
+    return f"{recorded['error']} (traceback: {run_dir.parent.name}/{run_dir.name}/{FAILED_FILE})"
 
 
 def read_evaluation(run_dir: Path, mode: str) -> EvaluationReport:

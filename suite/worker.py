@@ -2,12 +2,14 @@
 then evaluate in every mode not yet evaluated. Both steps go through train.py's and evaluate.py's
 own modules, so a suite's run is an ordinary run folder.
 
-Re-running a task is safe: it continues from whatever the folder holds."""
+Re-running a task is safe: it continues from whatever the folder holds, after waiting for any
+process still writing it (a run of a killed suite stopping, or the attempt before a retry)."""
 
 import dataclasses
 import json
 import shutil
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,18 +17,21 @@ import torch
 from rich.console import Console
 
 import training
+from infra.atomic_files import write_json
 from infra.device import resolve_device
 from infra.error_text import first_line
+from infra.locks import lock_holder
 from scoring import evaluate_runs, load_runs
 from suite.results_folder import (
-    FAILED_FILE,
+    clear_failure,
     eval_path,
     first_target_score,
     read_evaluation,
+    record_failure,
     trained_steps,
-    write_json,
 )
 from training import errors
+from training.run_folder import LOCK_NAME
 
 # Interrupted is raised by the training loop after it checkpoints on SIGINT/SIGTERM; a loop
 # without that handler lets KeyboardInterrupt through instead.
@@ -55,16 +60,19 @@ class RunOutcome:
     evaluate_seconds: float = 0.0
 
 
-def run_one(task: RunTask, events=None) -> RunOutcome:
-    """Train and evaluate one run; `events.put(...)` (a queue) hears when it starts."""
+def run_one(task: RunTask, events=None, where: str = "") -> RunOutcome:
+    """Train and evaluate one run. `events.put(...)` (a queue) hears when it starts, `where`
+    (e.g. "on node ..., "), and from which step."""
     torch.set_num_threads(task.threads)
-    if events is not None:
-        events.put(("started", task.name))
-    (task.run_dir / FAILED_FILE).unlink(missing_ok=True)  # a failed run is tried again
     train_seconds = evaluate_seconds = 0.0
     try:
+        wait_while_held(task, events)
+        done = trained_steps(task.run_dir)
+        if events is not None:
+            events.put(("started", task.name, f"{where}from step {done}"))
+        clear_failure(task.run_dir)  # a failed run is tried again
         start = time.perf_counter()
-        train_or_resume(task)
+        train_or_resume(task, done)
         train_seconds = time.perf_counter() - start
         scores = []
         for mode in task.eval_modes:
@@ -75,15 +83,27 @@ def run_one(task: RunTask, events=None) -> RunOutcome:
         return RunOutcome(task.name, "interrupted")
     except Exception as error:  # noqa: BLE001 (any failure ends this run only, with its line)
         line = f"{type(error).__name__}: {first_line(str(error))}"
-        task.run_dir.mkdir(parents=True, exist_ok=True)  # it may have failed before training
-        write_json(task.run_dir / FAILED_FILE, {"error": line})
+        record_failure(task.run_dir, line, traceback.format_exc())
         return RunOutcome(task.name, "failed", error=line)
+    clear_failure(task.run_dir)  # recorded meanwhile by a suite that gave up on this process
     return RunOutcome(task.name, "finished", None, scores[0], train_seconds, evaluate_seconds)
 
 
-def train_or_resume(task: RunTask) -> None:
+def wait_while_held(task: RunTask, events=None, poll_seconds: float = 0.5) -> None:
+    """Wait while another live process holds the run folder's lock: it is writing this run
+    (it stops, or finishes, on its own), and training beside it would fail on the lock."""
+    holder = lock_holder(task.run_dir / LOCK_NAME)
+    if holder is None:
+        return
+    if events is not None:
+        events.put(("waiting", task.name, f"for pid {holder}, which is still writing it"))
+    while lock_holder(task.run_dir / LOCK_NAME) is not None:
+        time.sleep(poll_seconds)
+
+
+def train_or_resume(task: RunTask, done: int) -> None:
+    """Train from step `done` (the run's last checkpoint; 0 for none) to the task's steps."""
     args = training.args_from_dict(task.args)
-    done = trained_steps(task.run_dir)
     if done == args.steps:
         return
     if done == 0:

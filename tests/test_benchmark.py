@@ -157,12 +157,21 @@ def test_a_failed_run_is_recorded_and_the_others_go_on(tmp_path):
     failed = outcomes[tasks[1].name]
     assert failed.status == "failed" and "nothing-v0" in failed.error
     assert sorted(e[0] for e in events) == ["done", "done", "started", "started"]
-    assert json.loads((tasks[1].run_dir / "failed.json").read_text())["error"] == failed.error
+    recorded = json.loads((tasks[1].run_dir / "failed.json").read_text())
+    assert recorded["error"] == failed.error
+    assert recorded["traceback"].startswith("Traceback (most recent call last):")
+    assert recorded["traceback"].rstrip().endswith(failed.error)  # the whole of it, kept
 
     report = write_report(results)
-    assert [(entry.run, entry.error) for entry in report.failed] == [(tasks[1].name, failed.error)]
+    where = f"runs/{tasks[1].name}/failed.json"
+    failures = [(entry.run, entry.error) for entry in report.failed]
+    assert failures == [(tasks[1].name, f"{failed.error} (traceback: {where})")]
     assert "## Failed runs" in (results.root / "report.md").read_text()
     assert benchmark.main(["report", str(results.root)]) == 1  # failures: exit status 1
+
+    # A failed.json from before tracebacks were kept still reads as its line.
+    (tasks[1].run_dir / "failed.json").write_text(json.dumps({"error": "OSError: disk full"}))
+    assert write_report(results).failed[0].error == "OSError: disk full"
 
 
 def test_a_run_resumes_from_its_checkpoint(tmp_path):

@@ -2,12 +2,15 @@
 come from presets, suite files and flags."""
 
 import json
+import os
 import sys
 
 import pytest
+import torch
 
 import benchmark
 from infra.locks import acquire_lock
+from suite.engines import default_workers
 from suite.spec import load_preset, load_suite_file, resolve
 
 
@@ -38,6 +41,8 @@ def refused(capsys, argv: list[str]) -> str:
         (["--workers", "0"], "--workers must be positive"),
         (["--datasets", "replica/walker2d/medium-v0"], "must be built: give --policies-dir"),
         (["--engine", "ray", "--ray-address", "127.0.0.1:9"], "--ray-address 127.0.0.1:9: cannot"),
+        (["--gpus-per-run", "0"], "--gpus-per-run must be in (0, 1], got 0"),
+        (["--gpus-per-run", "1.5", "--engine", "ray"], "--gpus-per-run must be in (0, 1], got 1.5"),
     ],
 )
 def test_bad_input_is_one_line_and_nothing_is_written(
@@ -111,3 +116,26 @@ def test_a_results_folder_in_use_by_another_suite_is_refused(tmp_path, capsys):
         message = refused(capsys, ["run", "--preset", "smoke", "--out-dir", str(out_dir)])
     assert f"another process is using results folder {out_dir}" in message
     assert [p.name for p in out_dir.iterdir()] == [".lock"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="refused only without a GPU")
+def test_gpus_per_run_without_a_gpu_is_refused(tmp_path, capsys):
+    message = refused(capsys, ["run", "--out-dir", str(tmp_path / "r"), "--gpus-per-run", "0.5"])
+    assert "--gpus-per-run 0.5: no GPU on this machine" in message
+    assert not (tmp_path / "r").exists()
+
+
+def test_local_workers_per_gpu_follow_gpus_per_run():
+    assert default_workers(1, None, gpus=2) == 2  # a whole GPU per run
+    assert default_workers(1, 0.25, gpus=2) == 8  # 4 per GPU, CUDA_VISIBLE_DEVICES round-robin
+    assert default_workers(1, 0.3, gpus=1) == 3
+    assert default_workers(2, 0.5, gpus=0) == max(1, (os.cpu_count() or 1) // 2)  # CPUs only
+
+
+def test_ray_address_auto_without_a_recorded_cluster_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "ray-folder"))  # none recorded there
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    argv = ["run", "--out-dir", str(tmp_path / "r"), "--engine", "ray", "--ray-address", "auto"]
+    message = refused(capsys, argv)
+    assert message.startswith("error: --ray-address auto: no Ray cluster is running here")
+    assert not (tmp_path / "r").exists()

@@ -35,3 +35,20 @@ def test_live_table_shows_states_steps_and_eta(tmp_path):
     assert "finished" in text and "score 12.3" in text and "NonFiniteLoss" in text
     assert "0/20" in text  # the running run, before its first checkpoint
     assert "1 failed, 1 finished, 1 pending, 1 running; ETA" in text
+
+
+def test_log_lines_say_where_and_from_which_step_a_run_starts_and_what_it_waits_for(capsys):
+    progress = LogProgress()
+    progress.on_event(("waiting", "a__gru__0", "for pid 42, which is still writing it"))
+    progress.on_event(("started", "a__gru__0", "on node 127.0.0.1 ab12cd34 (CPU 1), from step 40"))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("waiting a__gru__0 for pid 42, which is still writing it")
+    assert lines[1].endswith("started a__gru__0 on node 127.0.0.1 ab12cd34 (CPU 1), from step 40")
+
+
+def test_live_table_shows_a_run_that_waits(tmp_path):
+    progress = LiveProgress({"a__gru__0": tmp_path / "a__gru__0"}, steps=20, workers=1)
+    progress.on_event(("waiting", "a__gru__0", "for pid 42, which is still writing it"))
+    console = Console(file=io.StringIO(), width=120)
+    console.print(progress._render())
+    assert "waiting for pid 42" in console.file.getvalue()

@@ -1,6 +1,11 @@
 """Building datasets: policy files, tiny builds round-tripped through load_dataset, bad input."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import minari
@@ -13,8 +18,10 @@ from datasets.build_staging import dataset_lock_path
 from datasets.minari_store import dataset_ids
 from datasets.policy import load_policy
 from datasets.recipe import Recipe, RecipePart, level_recipe, read_recipe
+from tests.processes import descendants, stop_pids, stop_process_tree, wait_until_gone
 from tests.test_locks import hold_in_another_process, kill
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED_POLICIES = Path(__file__).resolve().parents[2] / "shared" / "policies"
 HOPPER_DIMS = (11, 3)
 
@@ -323,3 +330,64 @@ def test_build_from_a_shared_policy():
     )
     dataset = load_dataset(dataset_id)
     assert dataset.num_steps >= 500 and dataset.returns_to_go[0] > 0
+
+
+# Signals and kills: every worker ends with the builder.
+
+
+def start_build(store: Path) -> subprocess.Popen:
+    """A build long enough to be interrupted, in a session of its own (as from a terminal)."""
+    command = [sys.executable, "-m", "datasets.build", "--env", "hopper", "--level", "random"]
+    command += ["--steps", "1000000", "--workers", "2"]
+    builder = subprocess.Popen(
+        command,
+        cwd=REPOSITORY,
+        env={**os.environ, "MINARI_DATASETS_PATH": str(store)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(descendants(builder.pid)) < 3 and time.monotonic() < deadline:  # 2 + a tracker
+        time.sleep(0.1)
+    time.sleep(3)  # the workers are collecting
+    return builder
+
+
+@pytest.mark.slow  # a few seconds each: two collector processes start
+@pytest.mark.parametrize(
+    "signal_number, whom", [(signal.SIGINT, "process group"), (signal.SIGTERM, "builder")]
+)
+def test_ctrl_c_and_sigterm_stop_every_worker_with_one_line(minari_store, signal_number, whom):
+    builder = start_build(minari_store)
+    workers = descendants(builder.pid)
+    try:
+        if whom == "process group":  # Ctrl-C in a terminal reaches every process of the group
+            os.killpg(builder.pid, signal_number)
+        else:
+            os.kill(builder.pid, signal_number)
+        _, stderr = builder.communicate(timeout=60)
+    finally:
+        stop_process_tree(builder)
+    assert builder.returncode == 128 + signal_number
+    again = "python -m datasets.build --env hopper --level random --steps 1000000 --workers 2"
+    name = signal.Signals(signal_number).name
+    assert stderr.splitlines()[-1] == f"interrupted ({name}); build again with: {again}"
+    assert "Traceback" not in stderr
+    assert not wait_until_gone(workers, timeout=10)
+    # What is left is what a next build cleans up (the lock file stays, by design).
+    assert [path.name for path in minari_store.iterdir()] == [".replica-hopper-random-v0.lock"]
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_builder_alone_leaves_no_worker(minari_store):
+    builder = start_build(minari_store)
+    workers = descendants(builder.pid)
+    try:
+        os.kill(builder.pid, signal.SIGKILL)
+        builder.wait()
+        left = wait_until_gone(workers, timeout=10)
+    finally:
+        stop_pids(workers)
+    assert workers and not left

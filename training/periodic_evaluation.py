@@ -16,6 +16,7 @@ from agents import DecisionModel
 from envs import evaluate_model, normalized_score
 from envs.evaluation import Mode
 from envs.normalization import ReferenceReturns
+from infra.parent_death import die_with_parent
 
 
 def evaluation_scalars(
@@ -68,10 +69,12 @@ def members_scalars(models: dict[int | None, DecisionModel], settings: dict) -> 
     return scalars
 
 
-def _background_worker_setup(threads: int) -> None:
+def _background_worker_setup(threads: int, parent_pid: int) -> None:
     # Ctrl-C reaches the whole process group: the training process decides what happens, and
     # waits for the evaluation in flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Killed training (kill -9) must not leave an evaluation running for nobody.
+    die_with_parent(parent_pid)
     torch.set_num_threads(threads)
 
 
@@ -92,7 +95,7 @@ class PeriodicEvaluation:
                 1,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of CUDA state
                 initializer=_background_worker_setup,
-                initargs=(threads,),
+                initargs=(threads, os.getpid()),
             )
 
     def submit(self, models: dict[int | None, DecisionModel], step: int) -> None:

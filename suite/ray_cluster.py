@@ -1,0 +1,201 @@
+"""Joining Ray for a suite, with every check that can refuse it before a run starts: which
+cluster (a fresh local instance, the one `ray start` recorded, or a given address), whether it
+answers, whether it wants a token this machine does not give, and whether every node sees the
+folders the runs read and write. Each problem is one line (UsageError), in seconds, instead of
+Ray's minutes of retries or runs failing one by one on the nodes.
+
+    ray = connect(address, environment)                 # environment: the workers' variables
+    check_nodes_see(ray, {"results folder": out_dir}, {"dataset x": path_that_must_exist})
+"""
+
+import contextlib
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from infra.error_text import error_line
+from infra.errors import UsageError
+
+# How long the first task on a node may take to start (a fresh worker imports torch).
+NODE_CHECK_SECONDS = 120
+TOKEN_HELP = (
+    "set RAY_AUTH_MODE=token and give the cluster's token (`ray get-auth-token` on its head node "
+    "prints it) in RAY_AUTH_TOKEN, in a file named by RAY_AUTH_TOKEN_PATH, or in ~/.ray/auth_token"
+)
+
+
+def connect(address: str | None, environment: dict[str, str]):
+    """ray.init for the suite: a fresh local instance when `address` is None (never a cluster
+    some earlier `ray start` recorded: it may be long dead), the recorded cluster for 'auto',
+    else the cluster at 'host:port' or 'ray://host:port'. Raises UsageError."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--engine ray needs Ray: pip install ray") from None
+    if address is None:
+        target, flag = "local", "a local Ray instance"
+    else:
+        target, flag = address, f"--ray-address {address}"
+        if address == "auto":
+            target, source = recorded_cluster()
+            flag = f"--ray-address auto ({target}, from {source})"
+        if target.startswith("ray://"):
+            _check_reachable(target, flag)
+        else:
+            _check_gcs(target, flag)
+    try:
+        ray.init(
+            address=target,
+            runtime_env={"env_vars": environment},
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    except (ConnectionError, ray.exceptions.RayError, RuntimeError) as error:
+        raise UsageError(f"{flag}: cannot start or join Ray: {error_line(error)}") from None
+    return ray
+
+
+def recorded_cluster() -> tuple[str, str]:
+    """The cluster `--ray-address auto` means, and where it is written: RAY_ADDRESS, else the
+    one the last `ray start --head` on this machine recorded (Ray's ray_current_cluster)."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
+    from ray._common.utils import get_ray_address_file  # where `ray start` records it
+
+    path = Path(get_ray_address_file(None))
+    recorded = path.read_text().strip() if path.is_file() else ""
+    if not recorded:
+        raise UsageError(
+            f"--ray-address auto: no Ray cluster is running here ({path} records none; start "
+            "one with `ray start --head`, or give its address)"
+        )
+    return recorded, str(path)
+
+
+def _check_gcs(address: str, flag: str) -> None:
+    """Ask the cluster's GCS for its id, as ray.init's first call does, with a short deadline:
+    a dead address or a refused token is said at once."""
+    import grpc
+    from ray._private.grpc_utils import init_grpc_channel  # TLS and token as ray.init has them
+    from ray.exceptions import AuthenticationError
+
+    channel = init_grpc_channel(address)
+    get_cluster_id = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId")
+    try:
+        get_cluster_id(b"", timeout=10)
+    except (AuthenticationError, grpc.RpcError) as error:  # the former: no token to send
+        if isinstance(error, grpc.RpcError) and error.code() != grpc.StatusCode.UNAUTHENTICATED:
+            raise UsageError(f"{flag}: cannot connect: {error.details()}") from None
+        message = f"{flag}: the cluster wants a token {_token_state()}; {TOKEN_HELP}"
+        raise UsageError(message) from None
+    finally:
+        channel.close()
+
+
+def _token_state() -> str:
+    from ray._raylet import AuthenticationTokenLoader
+
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        return "and none is sent from here (RAY_AUTH_MODE is not 'token')"
+    if not AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
+        return "and none is given here"
+    return "other than the one given here"
+
+
+def _check_reachable(address: str, flag: str) -> None:
+    """A quick TCP check of a Ray Client address (ray://), instead of Ray's long retries."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{flag}: cannot connect: {error}") from None
+
+
+def check_nodes_see(ray, shared_folders: dict[str, Path], needed: dict[str, Path]) -> None:
+    """Run a tiny task on every alive node that has CPUs, checking that it sees each of
+    `shared_folders` (what -> folder) as this process does (a marker written here must be
+    there), that each `needed` path exists, and that it can import this repository at all.
+    Raises UsageError naming the first node and path that fail. Leaves nothing behind."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    token = secrets.token_hex(8)
+    with _markers(shared_folders, token) as markers:
+        expected = [(what, str(path), token) for what, path in markers.items()]
+        expected += [(what, str(path), None) for what, path in needed.items()]
+        check = ray.remote(num_cpus=0, max_retries=0)(missing_paths)
+        nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+        checks = {
+            check.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+            ).remote(expected): node
+            for node in nodes
+        }
+        answered, silent = ray.wait(
+            list(checks), num_returns=len(checks), timeout=NODE_CHECK_SECONDS
+        )
+        if silent:
+            raise UsageError(
+                f"node {_name(checks[silent[0]])} ran no task within {NODE_CHECK_SECONDS} s "
+                "(is it overloaded or unreachable?)"
+            )
+        for reference in answered:
+            try:
+                missing = ray.get(reference)
+            except ray.exceptions.RayError as error:
+                raise UsageError(
+                    f"node {_name(checks[reference])} cannot run the suite's code "
+                    f"({error_line(error)}): is this repository on a path every node shares?"
+                ) from None
+            if missing:
+                what, path = missing[0]
+                raise UsageError(
+                    f"node {_name(checks[reference])} does not see the {what} {path}: put it on "
+                    "a path every node shares (e.g. NFS), at the same place"
+                )
+
+
+def missing_paths(expected: list[tuple[str, str, str | None]]) -> list[tuple[str, str]]:
+    """On a node: (what, path) of each expected path that is not there (or, for a marker, does
+    not hold `content`)."""
+    missing = []
+    for what, path, content in expected:
+        present = Path(path).exists() if content is None else _holds(Path(path), content)
+        if not present:
+            shown = path if content is None else str(Path(path).parent)
+            missing.append((what, shown))
+    return missing
+
+
+def _holds(path: Path, content: str) -> bool:
+    try:
+        return path.read_text() == content
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _markers(folders: dict[str, Path], token: str) -> Iterator[dict[str, Path]]:
+    """A marker file holding `token` in each folder (made if absent) for the block; afterwards
+    the markers, and the folders made for them, are gone again."""
+    made: list[Path] = []
+    markers: dict[str, Path] = {}
+    try:
+        for what, folder in folders.items():
+            folder = folder.resolve()
+            made += reversed([p for p in [folder, *folder.parents] if not p.exists()])
+            folder.mkdir(parents=True, exist_ok=True)
+            markers[what] = folder / f".node-check-{token}"
+            markers[what].write_text(token)
+        yield markers
+    finally:
+        for marker in markers.values():
+            marker.unlink(missing_ok=True)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):  # something else was put there meanwhile
+                folder.rmdir()
+
+
+def _name(node: dict) -> str:
+    return f"{node['NodeManagerAddress']} ({node['NodeID'][:8]})"
