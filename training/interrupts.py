@@ -4,7 +4,7 @@ step, so that it can write a checkpoint instead of losing the steps since the la
 import signal
 import threading
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from infra.stop_signals import STOP_SIGNALS
 
 
 class StopRequests:
