@@ -1,0 +1,208 @@
+"""Mamba's selective scan (Gu & Dao 2023, Alg. 2 lines 4-6 and the output of Fig. 3), fused into
+one autograd node that never holds a (B, T, d_inner, N) tensor:
+
+    Delta = softplus(delta)                                   (Alg. 2, line 4)
+    h_t = exp(Delta_t A) * h_{t-1} + Delta_t x_t B_t          (Eq. 2a with Eq. 4's A_bar)
+    out_t = (C_t . h_t + D * x_t) * SiLU(z_t)                 (Eq. 2b, then the gate of Fig. 3)
+
+with x, delta, z (B, T, d_inner), B, C (B, T, N), A (B, d_inner, N), D (B, d_inner) and the
+state h (B, d_inner, N) carried in and out. A and D come expanded along the batch, so that every
+input is batch first and vmap folds members (several seeds) into the batch, each with its own A.
+
+The work is split in two levels:
+- `selective_scan` here: the (B, T, d_inner) arithmetic around the state (softplus, D, the gate
+  and their gradients), the precision, and the autograd and vmap plumbing;
+- the state kernels, a (forward, backward) pair: `scan_states` / `scan_states_backward` below in
+  torch, or Triton's in selective_scan_triton.py. The forward saves only the states at segment
+  boundaries; the backward recomputes each segment's states from its boundary and runs the
+  reverse recurrence g_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1}, g_t = dL/dh_t.
+
+In torch, the states are computed for a chunk of L steps at a time, (B, L, d_inner, N) of about
+CHUNK_ELEMENTS numbers: on a CPU each pass over a chunk then stays in cache, while a pass over a
+whole (B, T, d_inner, N) tensor runs at memory speed (5-10x slower here). Everything computes
+in float32 (float64 if given) whatever autocast hands in (`in_scan_precision`).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .scan import in_scan_precision, vmap_over_batch
+
+CHUNK_ELEMENTS = 1 << 20  # states per chunk: 4 MiB in float32
+SEGMENT_STEPS = 64  # steps between saved states, at least: they cost 1/64 of all states
+LOG2_E = 1 / math.log(2)  # exp(v) = exp2(v log2 e), and torch's exp2 is the faster on CPU
+
+
+def chunk_and_segment(batch: int, d_inner: int, d_state: int) -> tuple[int, int]:
+    """Steps per chunk L, and per segment K (a multiple of L) between saved states."""
+    chunk = max(1, CHUNK_ELEMENTS // (batch * d_inner * d_state))
+    return chunk, chunk * math.ceil(SEGMENT_STEPS / chunk)
+
+
+def chunk_states(h, dt, dt_x, A_log2_e, B):
+    """Gates exp(Delta A) and states h_t of one chunk, (B, L, d_inner, N) each, from the state
+    h (B, d_inner, N) before it. dt, dt_x (B, L, d_inner); A_log2_e = A log2(e) (B, d_inner, N);
+    B (B, L, N)."""
+    gates = torch.mul(dt.unsqueeze(-1), A_log2_e.unsqueeze(1)).exp2_()  # Eq. 4
+    states = torch.mul(dt_x.unsqueeze(-1), B.unsqueeze(-2))  # B_bar x_t = Delta_t B_t x_t
+    for t in range(dt.shape[1]):
+        h = states[:, t].addcmul_(gates[:, t], h)  # Eq. 2a, written over B_bar x
+    return gates, states
+
+
+def contract_state(vectors: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """sum_n vectors_n states_{:, n} for each (row, step): vectors (B, L, N), states
+    (B, L, d_inner, N) -> (B, L, d_inner). A row vector times a matrix per step: the bmm that is
+    fast on CPU for a small N."""
+    B, L, d_inner, N = states.shape
+    rows = vectors.reshape(B * L, 1, N)  # (B L, 1, N)
+    return torch.bmm(rows, states.view(B * L, d_inner, N).transpose(1, 2)).view(B, L, d_inner)
+
+
+def contract_inner(vectors: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """sum_d vectors_d states_{d, :}: vectors (B, L, d_inner), states (B, L, d_inner, N) ->
+    (B, L, N)."""
+    B, L, d_inner, N = states.shape
+    rows = vectors.reshape(B * L, 1, d_inner)  # (B L, 1, d_inner)
+    return torch.bmm(rows, states.view(B * L, d_inner, N)).view(B, L, N)
+
+
+def scan_states(dt, dt_x, A, B, C, h0):
+    """y_t = C_t . h_t (B, T, d_inner), the final state (B, d_inner, N) and the states at the
+    start of every segment (B, segments, d_inner, N), h0 first."""
+    batch, T, d_inner = dt.shape
+    chunk, segment = chunk_and_segment(batch, d_inner, A.shape[-1])
+    y = dt.new_empty(batch, T, d_inner)
+    boundaries = dt.new_empty(batch, math.ceil(T / segment), *h0.shape[1:])
+    h, A_log2_e = h0, A * LOG2_E
+    for start in range(0, T, chunk):
+        if start % segment == 0:
+            boundaries[:, start // segment] = h
+        steps = slice(start, start + chunk)
+        _, states = chunk_states(h, dt[:, steps], dt_x[:, steps], A_log2_e, B[:, steps])
+        y[:, steps] = contract_state(C[:, steps], states)  # Eq. 2b: y_t = C_t h_t
+        h = states[:, -1]
+    return y, h.clone(), boundaries  # a copy: h alone must not keep its chunk alive
+
+
+def scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last):
+    """Gradients of `scan_states` from dL/dy (B, T, d_inner) and dL/dh_T: those of dt (through
+    the gates only), dt_x, A (per row), B, C and h0, and y recomputed on the way."""
+    batch, T, d_inner = dt.shape
+    chunk, segment = chunk_and_segment(batch, d_inner, A.shape[-1])
+    y, grad_dt, grad_dt_x = torch.empty_like(dt), torch.empty_like(dt), torch.empty_like(dt)
+    grad_B, grad_C, grad_A = torch.empty_like(B), torch.empty_like(C), torch.zeros_like(A)
+    A_log2_e = A * LOG2_E
+    grad_h = grad_h_last  # dL/dh at the last step of the chunk at hand, from the steps after it
+    for first in range(boundaries.shape[1] - 1, -1, -1):
+        starts = range(first * segment, min(T, (first + 1) * segment), chunk)
+        # The state before each chunk of the segment, walked from the saved one.
+        h_before = [boundaries[:, first]]
+        for start in starts[:-1]:
+            steps = slice(start, start + chunk)
+            previous = h_before[-1]
+            _, states = chunk_states(previous, dt[:, steps], dt_x[:, steps], A_log2_e, B[:, steps])
+            h_before.append(states[:, -1].clone())
+        for start, h in zip(reversed(starts), reversed(h_before), strict=True):
+            steps = slice(start, start + chunk)
+            gates, states = chunk_states(h, dt[:, steps], dt_x[:, steps], A_log2_e, B[:, steps])
+            y[:, steps] = contract_state(C[:, steps], states)
+            grad_C[:, steps] = contract_inner(grad_y[:, steps], states)  # dy_t/dC_t = h_t
+            # g_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1}: Eq. 2a in reverse
+            g = torch.mul(grad_y[:, steps].unsqueeze(-1), C[:, steps].unsqueeze(-2))
+            g[:, -1] += grad_h
+            for t in range(g.shape[1] - 2, -1, -1):
+                g[:, t].addcmul_(gates[:, t + 1], g[:, t + 1])
+            grad_h = gates[:, 0] * g[:, 0]  # dL/dh before the chunk
+            grad_dt_x[:, steps] = contract_state(B[:, steps], g)  # B_bar x = Delta x B
+            grad_B[:, steps] = contract_inner(dt_x[:, steps], g)
+            # dL/d(Delta_t A) = g_t h_{t-1} exp(Delta_t A), over the gates' buffer
+            grad_log_gates = gates.mul_(g)
+            grad_log_gates[:, 1:].mul_(states[:, :-1])
+            grad_log_gates[:, 0].mul_(h)
+            grad_dt[:, steps] = (grad_log_gates * A.unsqueeze(1)).sum(-1)
+            grad_A += (grad_log_gates * dt[:, steps].unsqueeze(-1)).sum(1)
+    return y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h
+
+
+def state_kernels(kernel: str):
+    """The (forward, backward) pair of state kernels named `kernel`: "fused" or "triton"."""
+    if kernel == "triton":
+        from .selective_scan_triton import triton_scan_states, triton_scan_states_backward
+
+        return triton_scan_states, triton_scan_states_backward
+    return scan_states, scan_states_backward
+
+
+def silu_and_slope(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """SiLU(z) and its derivative sigma(z) (1 + z (1 - sigma(z)))."""
+    sigma = torch.sigmoid(z)
+    return z * sigma, sigma * (1 + z * (1 - sigma))
+
+
+class _SelectiveScan(torch.autograd.Function):
+    """Saves its inputs and the segment boundaries: about 1/64 of the states."""
+
+    @staticmethod
+    def forward(x, delta, A, B, C, D, z, h0, kernel):
+        forward_kernel, _ = state_kernels(kernel)
+        dt = F.softplus(delta)  # Alg. 2, line 4
+        y, h_last, boundaries = forward_kernel(dt, dt * x, A, B, C, h0)
+        return (y + D.unsqueeze(1) * x) * F.silu(z), h_last, boundaries
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        *tensors, _, kernel = inputs  # h0 is the first boundary
+        ctx.save_for_backward(*tensors, output[2])
+        ctx.kernel = kernel
+        ctx.mark_non_differentiable(output[2])
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_h_last, _):
+        grads = _SelectiveScanGradient.apply(*ctx.saved_tensors, grad_out, grad_h_last, ctx.kernel)
+        return *grads, None
+
+    @staticmethod
+    def vmap(info, in_dims, *inputs):
+        return vmap_over_batch(_SelectiveScan, info, in_dims, *inputs)
+
+
+class _SelectiveScanGradient(torch.autograd.Function):
+    """The backward pass as a node of its own: under vmap(grad(...)) it runs on vmapped tensors,
+    and its vmap rule folds the members into the batch there too."""
+
+    @staticmethod
+    def forward(x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last, kernel):
+        _, backward_kernel = state_kernels(kernel)
+        dt, dt_slope = F.softplus(delta), torch.sigmoid(delta)
+        gate, gate_slope = silu_and_slope(z)
+        grad_y = grad_out * gate
+        y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h0 = backward_kernel(
+            dt, dt * x, A, B, C, boundaries, grad_y, grad_h_last
+        )
+        grad_z = grad_out * (y + D.unsqueeze(1) * x) * gate_slope
+        grad_x = grad_dt_x * dt + grad_y * D.unsqueeze(1)
+        grad_delta = (grad_dt + grad_dt_x * x) * dt_slope
+        grad_D = (grad_y * x).sum(1)
+        return grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass  # never differentiated
+
+    @staticmethod
+    def vmap(info, in_dims, *inputs):
+        return vmap_over_batch(_SelectiveScanGradient, info, in_dims, *inputs)
+
+
+def selective_scan(x, delta, A, B, C, D, z, h0, kernel: str = "fused"):
+    """out (B, T, d_inner) and the final state (B, d_inner, N), by the state kernels `kernel`
+    ("fused": torch, any device; "triton": selective_scan_triton.py), computed in float32
+    (float64 if given). Shapes as in the module's docstring; A (d_inner, N) and D (d_inner) are
+    expanded along the batch here."""
+    batch = x.shape[0]
+    A, D = A.expand(batch, *A.shape), D.expand(batch, *D.shape)
+    out, h_last, _ = _SelectiveScan.apply(*in_scan_precision(x, delta, A, B, C, D, z, h0), kernel)
+    return out, h_last
