@@ -9,9 +9,10 @@ Written as h_t = a_t h_{t-1} + b_t with a_t = sigmoid(-k_t), b_t = sigmoid(k_t) 
 k_t is the gate logit. minLSTM shares this form with another gate logit (min_lstm.py).
 
 Scans (`scan`): "chunked" (scan.py, exact in linear space), "log-space" (the paper's reference),
-"triton" (fla_scan.py, CUDA only) and "auto": Triton's on CUDA tensors in eager mode where
-fla-core imports, the chunked scan elsewhere. All compute in float32 (float64 if the model is)
-whatever autocast hands in, and so does the state carried between chunks and steps.
+"triton" (fla_scan.py: CUDA, or CPU tensors under Triton's interpreter) and "auto": Triton's on
+CUDA tensors in eager mode where fla-core imports, the chunked scan elsewhere. All compute in
+float32 (float64 if the model is) whatever autocast hands in, and so does the state carried
+between chunks and steps.
 """
 
 from dataclasses import dataclass
@@ -153,12 +154,13 @@ class MinGRUConfig(BackboneConfig):
     """Width of the recurrent state relative to d_model."""
     scan: ScanKind = "auto"
     """Parallel scan: 'chunked' (exact in linear space), 'log-space' (the paper's), 'triton'
-    (fla-core's kernels, CUDA only) or 'auto' (triton on CUDA if fla-core imports, else chunked)."""
+    (fla-core's kernels on CUDA; needs pip install -e ".[triton]") or 'auto' (triton on CUDA if
+    fla-core imports, else chunked)."""
 
     def __post_init__(self):
         super().__post_init__()
         if self.scan == "triton":
-            require_fla()
+            require_fla(f"{type(self).__name__}.scan")
         if int(self.d_model * self.expansion_factor) < 1:
             raise ConfigError(f"expansion_factor {self.expansion_factor} leaves no recurrent width")
 
