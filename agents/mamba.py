@@ -135,6 +135,7 @@ class Mamba(nn.Module):
         if scan == "triton":
             require_triton_device("scan", x)
         A = -torch.exp(self.A_log)  # (d_inner, N)
+        z = z.contiguous()  # saved for backward: as a view it would keep all of in_proj's output
         out, h = selective_scan(x, delta, A, B, C, self.D, z, h0, kernel=scan)
         return self.out_proj(out.to(dtype)), (window, h)
 

@@ -41,32 +41,42 @@ def chunk_and_segment(batch: int, d_inner: int, d_state: int) -> tuple[int, int]
     return chunk, chunk * math.ceil(SEGMENT_STEPS / chunk)
 
 
-def chunk_states(h, dt, dt_x, A_log2_e, B):
-    """Gates exp(Delta A) and states h_t of one chunk, (B, L, d_inner, N) each, from the state
-    h (B, d_inner, N) before it. dt, dt_x (B, L, d_inner); A_log2_e = A log2(e) (B, d_inner, N);
-    B (B, L, N)."""
-    gates = torch.mul(dt.unsqueeze(-1), A_log2_e.unsqueeze(1)).exp2_()  # Eq. 4
-    states = torch.mul(dt_x.unsqueeze(-1), B.unsqueeze(-2))  # B_bar x_t = Delta_t B_t x_t
-    for t in range(dt.shape[1]):
-        h = states[:, t].addcmul_(gates[:, t], h)  # Eq. 2a, written over B_bar x
-    return gates, states
+def chunk_states(h, dt, dt_x, A_log2_e, B, gates, states) -> None:
+    """Gates exp(Delta A) and states h_t of one chunk of L steps, from the state h (B, d_inner,
+    N) before it, written into `gates` and `states` (L, B, d_inner, N). Time major: dt, dt_x
+    (L, B, d_inner), B (L, B, N); A_log2_e = A log2(e) (B, d_inner, N)."""
+    torch.mul(dt.unsqueeze(-1), A_log2_e, out=gates).exp2_()  # Eq. 4
+    torch.mul(dt_x.unsqueeze(-1), B.unsqueeze(-2), out=states)  # B_bar x_t = Delta_t B_t x_t
+    for t in range(len(states)):
+        h = states[t].addcmul_(gates[t], h)  # Eq. 2a, over B_bar x
 
 
-def contract_state(vectors: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-    """sum_n vectors_n states_{:, n} for each (row, step): vectors (B, L, N), states
-    (B, L, d_inner, N) -> (B, L, d_inner). A row vector times a matrix per step: the bmm that is
-    fast on CPU for a small N."""
-    B, L, d_inner, N = states.shape
-    rows = vectors.reshape(B * L, 1, N)  # (B L, 1, N)
-    return torch.bmm(rows, states.view(B * L, d_inner, N).transpose(1, 2)).view(B, L, d_inner)
+def contract_state(vectors, states, out) -> None:
+    """out = sum_n vectors_n states_{:, n} per (step, row): vectors (L, B, N), states
+    (L, B, d_inner, N), out (L, B, d_inner). A row vector times a matrix per (step, row): the
+    batched product that is fast on CPU for a small N."""
+    L, B, d_inner, N = states.shape
+    rows = vectors.view(L * B, 1, N)  # (L B, 1, N)
+    torch.bmm(rows, states.view(L * B, d_inner, N).transpose(1, 2), out=out.view(L * B, 1, d_inner))
 
 
-def contract_inner(vectors: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-    """sum_d vectors_d states_{d, :}: vectors (B, L, d_inner), states (B, L, d_inner, N) ->
-    (B, L, N)."""
-    B, L, d_inner, N = states.shape
-    rows = vectors.reshape(B * L, 1, d_inner)  # (B L, 1, d_inner)
-    return torch.bmm(rows, states.view(B * L, d_inner, N)).view(B, L, N)
+def contract_inner(vectors, states, out) -> None:
+    """out = sum_d vectors_d states_{d, :}: vectors (L, B, d_inner), states (L, B, d_inner, N),
+    out (L, B, N)."""
+    L, B, d_inner, N = states.shape
+    rows = vectors.view(L * B, 1, d_inner)  # (L B, 1, d_inner)
+    torch.bmm(rows, states.view(L * B, d_inner, N), out=out.view(L * B, 1, N))
+
+
+def time_major(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(B, T, ...) -> (T, B, ...), contiguous: a chunk of steps is then one contiguous block."""
+    return tuple(t.transpose(0, 1).contiguous() for t in tensors)
+
+
+def chunk_buffers(count: int, steps: int, h: torch.Tensor) -> list[torch.Tensor]:
+    """`count` buffers of a chunk of states (steps, B, d_inner, N), allocated once per call:
+    on CPU a fresh multi-MiB tensor per chunk costs as much in page faults as the arithmetic."""
+    return [h.new_empty(steps, *h.shape) for _ in range(count)]
 
 
 def scan_states(dt, dt_x, A, B, C, h0):
@@ -74,17 +84,20 @@ def scan_states(dt, dt_x, A, B, C, h0):
     start of every segment (B, segments, d_inner, N), h0 first."""
     batch, T, d_inner = dt.shape
     chunk, segment = chunk_and_segment(batch, d_inner, A.shape[-1])
-    y = dt.new_empty(batch, T, d_inner)
+    dt, dt_x, B, C = time_major(dt, dt_x, B, C)
+    y = dt.new_empty(T, batch, d_inner)
     boundaries = dt.new_empty(batch, math.ceil(T / segment), *h0.shape[1:])
-    h, A_log2_e = h0, A * LOG2_E
+    gates, states = chunk_buffers(2, min(chunk, T), h0)
+    h, A_log2_e = h0.clone(), A * LOG2_E
     for start in range(0, T, chunk):
         if start % segment == 0:
             boundaries[:, start // segment] = h
         steps = slice(start, start + chunk)
-        _, states = chunk_states(h, dt[:, steps], dt_x[:, steps], A_log2_e, B[:, steps])
-        y[:, steps] = contract_state(C[:, steps], states)  # Eq. 2b: y_t = C_t h_t
-        h = states[:, -1]
-    return y, h.clone(), boundaries  # a copy: h alone must not keep its chunk alive
+        L = len(dt[steps])
+        chunk_states(h, dt[steps], dt_x[steps], A_log2_e, B[steps], gates[:L], states[:L])
+        contract_state(C[steps], states[:L], out=y[steps])  # Eq. 2b: y_t = C_t h_t
+        h.copy_(states[L - 1])
+    return y.transpose(0, 1), h, boundaries
 
 
 def scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last):
@@ -92,39 +105,47 @@ def scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last):
     the gates only), dt_x, A (per row), B, C and h0, and y recomputed on the way."""
     batch, T, d_inner = dt.shape
     chunk, segment = chunk_and_segment(batch, d_inner, A.shape[-1])
-    y, grad_dt, grad_dt_x = torch.empty_like(dt), torch.empty_like(dt), torch.empty_like(dt)
-    grad_B, grad_C, grad_A = torch.empty_like(B), torch.empty_like(C), torch.zeros_like(A)
+    dt, dt_x, B, C, grad_y = time_major(dt, dt_x, B, C, grad_y)
+    y, grad_dt, grad_dt_x = (dt.new_empty(T, batch, d_inner) for _ in range(3))
+    grad_B, grad_C, grad_A = (
+        B.new_empty(T, batch, B.shape[-1]),
+        torch.empty_like(B),
+        A.new_zeros(A.shape),
+    )
+    gates, states, g, work = chunk_buffers(4, min(chunk, T), grad_h_last)
+    h_before = chunk_buffers(1, math.ceil(min(segment, T) / chunk), grad_h_last)[0]
     A_log2_e = A * LOG2_E
     grad_h = grad_h_last  # dL/dh at the last step of the chunk at hand, from the steps after it
     for first in range(boundaries.shape[1] - 1, -1, -1):
         starts = range(first * segment, min(T, (first + 1) * segment), chunk)
         # The state before each chunk of the segment, walked from the saved one.
-        h_before = [boundaries[:, first]]
-        for start in starts[:-1]:
+        h_before[0] = boundaries[:, first]
+        for k, start in enumerate(starts[:-1]):
             steps = slice(start, start + chunk)
-            previous = h_before[-1]
-            _, states = chunk_states(previous, dt[:, steps], dt_x[:, steps], A_log2_e, B[:, steps])
-            h_before.append(states[:, -1].clone())
-        for start, h in zip(reversed(starts), reversed(h_before), strict=True):
-            steps = slice(start, start + chunk)
-            gates, states = chunk_states(h, dt[:, steps], dt_x[:, steps], A_log2_e, B[:, steps])
-            y[:, steps] = contract_state(C[:, steps], states)
-            grad_C[:, steps] = contract_inner(grad_y[:, steps], states)  # dy_t/dC_t = h_t
+            chunk_states(h_before[k], dt[steps], dt_x[steps], A_log2_e, B[steps], gates, states)
+            h_before[k + 1] = states[-1]
+        for k in range(len(starts) - 1, -1, -1):
+            steps = slice(starts[k], starts[k] + chunk)
+            L, h = len(dt[steps]), h_before[k]
+            chunk_states(h, dt[steps], dt_x[steps], A_log2_e, B[steps], gates[:L], states[:L])
+            contract_state(C[steps], states[:L], out=y[steps])
+            contract_inner(grad_y[steps], states[:L], out=grad_C[steps])  # dy_t/dC_t = h_t
             # g_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1}: Eq. 2a in reverse
-            g = torch.mul(grad_y[:, steps].unsqueeze(-1), C[:, steps].unsqueeze(-2))
-            g[:, -1] += grad_h
-            for t in range(g.shape[1] - 2, -1, -1):
-                g[:, t].addcmul_(gates[:, t + 1], g[:, t + 1])
-            grad_h = gates[:, 0] * g[:, 0]  # dL/dh before the chunk
-            grad_dt_x[:, steps] = contract_state(B[:, steps], g)  # B_bar x = Delta x B
-            grad_B[:, steps] = contract_inner(dt_x[:, steps], g)
+            torch.mul(grad_y[steps].unsqueeze(-1), C[steps].unsqueeze(-2), out=g[:L])
+            g[L - 1] += grad_h
+            for t in range(L - 2, -1, -1):
+                g[t].addcmul_(gates[t + 1], g[t + 1])
+            grad_h = gates[0] * g[0]  # dL/dh before the chunk
+            contract_state(B[steps], g[:L], out=grad_dt_x[steps])  # B_bar x = Delta x B
+            contract_inner(dt_x[steps], g[:L], out=grad_B[steps])
             # dL/d(Delta_t A) = g_t h_{t-1} exp(Delta_t A), over the gates' buffer
-            grad_log_gates = gates.mul_(g)
-            grad_log_gates[:, 1:].mul_(states[:, :-1])
-            grad_log_gates[:, 0].mul_(h)
-            grad_dt[:, steps] = (grad_log_gates * A.unsqueeze(1)).sum(-1)
-            grad_A += (grad_log_gates * dt[:, steps].unsqueeze(-1)).sum(1)
-    return y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h
+            grad_log_gates = gates[:L].mul_(g[:L])
+            grad_log_gates[1:].mul_(states[: L - 1])
+            grad_log_gates[0].mul_(h)
+            torch.sum(torch.mul(grad_log_gates, A, out=work[:L]), -1, out=grad_dt[steps])
+            grad_A += torch.mul(grad_log_gates, dt[steps].unsqueeze(-1), out=work[:L]).sum(0)
+    transposed = (t.transpose(0, 1) for t in (y, grad_dt, grad_dt_x))
+    return *transposed, grad_A, grad_B.transpose(0, 1), grad_C.transpose(0, 1), grad_h
 
 
 def state_kernels(kernel: str):
@@ -136,12 +157,6 @@ def state_kernels(kernel: str):
     return scan_states, scan_states_backward
 
 
-def silu_and_slope(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """SiLU(z) and its derivative sigma(z) (1 + z (1 - sigma(z)))."""
-    sigma = torch.sigmoid(z)
-    return z * sigma, sigma * (1 + z * (1 - sigma))
-
-
 class _SelectiveScan(torch.autograd.Function):
     """Saves its inputs and the segment boundaries: about 1/64 of the states."""
 
@@ -150,7 +165,8 @@ class _SelectiveScan(torch.autograd.Function):
         forward_kernel, _ = state_kernels(kernel)
         dt = F.softplus(delta)  # Alg. 2, line 4
         y, h_last, boundaries = forward_kernel(dt, dt * x, A, B, C, h0)
-        return (y + D.unsqueeze(1) * x) * F.silu(z), h_last, boundaries
+        # In place over y here and below: on CPU each fresh (B, T, d_inner) tensor costs page faults
+        return y.addcmul_(D.unsqueeze(1), x).mul_(F.silu(z)), h_last, boundaries
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -176,16 +192,17 @@ class _SelectiveScanGradient(torch.autograd.Function):
     @staticmethod
     def forward(x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last, kernel):
         _, backward_kernel = state_kernels(kernel)
-        dt, dt_slope = F.softplus(delta), torch.sigmoid(delta)
-        gate, gate_slope = silu_and_slope(z)
+        dt, sigma = F.softplus(delta), torch.sigmoid(z)
+        gate = z * sigma  # SiLU(z)
         grad_y = grad_out * gate
         y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h0 = backward_kernel(
             dt, dt * x, A, B, C, boundaries, grad_y, grad_h_last
         )
-        grad_z = grad_out * (y + D.unsqueeze(1) * x) * gate_slope
-        grad_x = grad_dt_x * dt + grad_y * D.unsqueeze(1)
-        grad_delta = (grad_dt + grad_dt_x * x) * dt_slope
+        silu_slope = torch.sub(1, sigma).mul_(gate).add_(sigma)  # sigma (1 + z (1 - sigma))
+        grad_z = y.addcmul_(D.unsqueeze(1), x).mul_(grad_out).mul_(silu_slope)
         grad_D = (grad_y * x).sum(1)
+        grad_x = grad_y.mul_(D.unsqueeze(1)).addcmul_(grad_dt_x, dt)
+        grad_delta = grad_dt.addcmul_(grad_dt_x, x).mul_(torch.sigmoid(delta))  # softplus' = sigma
         return grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0
 
     @staticmethod
