@@ -9,12 +9,9 @@ with Selective State Spaces", Sec. 3 and Fig. 3), its S6 layer by Alg. 2:
 A is real and diagonal per channel, A = -exp(A_log), S4D-real initialised: A_n = -(n + 1).
 The state carried between chunks is the conv window (the last d_conv - 1 inputs) and h.
 
-Scans (`scan`): "fused" (selective_scan.py: one autograd node, states computed a chunk at a
-time, only segment boundaries saved), "triton" (the same fused scan as Triton kernels), and
-"reference", which materialises A_bar and B_bar x as (B, T, d_inner, N) tensors and runs the
-chunked linear scan over every (channel, state) pair; "auto" is triton on CUDA tensors in eager
-mode where Triton imports, fused elsewhere. All compute in float32 (float64 if the model is),
-and so does the carried h.
+Scans (`scan`): "fused" (selective_scan.py), "triton" (its Triton kernels) and "reference", the
+linear scan over materialised (B, T, d_inner, N) A_bar and B_bar x. All compute in float32
+(float64 if the model is), and so does the carried h.
 Parameter names and shapes are those of the reference implementation (mamba_simple.py), so its
 weights load one to one.
 """
@@ -32,7 +29,7 @@ from infra.errors import ConfigError
 from .scan import in_scan_precision, linear_scan
 from .selective_scan import selective_scan
 from .stack import BackboneConfig
-from .triton_support import require_triton, require_triton_device, triton_imports
+from .triton_support import require_triton, resolve_scan, triton_imports
 
 ScanKind = Literal["auto", "fused", "triton", "reference"]
 
@@ -43,17 +40,7 @@ def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
 
 
 class Mamba(nn.Module):
-    def __init__(
-        self,
-        d_model: int,
-        d_state: int,
-        d_conv: int,
-        expand: int,
-        dt_rank: int,
-        dt_min: float,
-        dt_max: float,
-        scan: ScanKind,
-    ):
+    def __init__(self, d_model, d_state, d_conv, expand, dt_rank, dt_min, dt_max, scan: ScanKind):
         super().__init__()
         self.d_inner, self.d_state, self.dt_rank = expand * d_model, d_state, dt_rank
         self.scan = scan
@@ -104,12 +91,7 @@ class Mamba(nn.Module):
         return self.out_proj((y * F.silu(z)).to(dtype))
 
     def scan_kind(self, x: torch.Tensor) -> str:
-        """The scan that runs on x: "auto" resolved by x's device. Under torch.compile "auto" is
-        the fused scan, which the compiler traces (Triton's kernels are opaque to it)."""
-        if self.scan == "auto":
-            eager_on_cuda = x.is_cuda and not torch.compiler.is_compiling()
-            return "triton" if eager_on_cuda and triton_imports() else "fused"
-        return self.scan
+        return resolve_scan(self.scan, x, "fused", triton_imports)
 
     def initial_state(self, batch_size: int):
         A_log, kernel_size = self.A_log, self.conv1d.kernel_size[0]
@@ -132,8 +114,6 @@ class Mamba(nn.Module):
             h = linear_scan(A_bar.flatten(2), B_bar_x.flatten(2), h0.flatten(1))  # (B, T, dN)
             h = h.unflatten(-1, (self.d_inner, self.d_state))  # (B, T, d_inner, N)
             return self._output(h, C, x, z, dtype), (window, h[:, -1])
-        if scan == "triton":
-            require_triton_device("scan", x)
         A = -torch.exp(self.A_log)  # (d_inner, N)
         z = z.contiguous()  # saved for backward: as a view it would keep all of in_proj's output
         out, h = selective_scan(x, delta, A, B, C, self.D, z, h0, kernel=scan)

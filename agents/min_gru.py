@@ -27,6 +27,7 @@ from infra.errors import ConfigError
 from .fla_scan import fla_available, require_fla, triton_scan
 from .scan import in_scan_precision, log_space_scan, scan_gradient, scan_in_place, vmap_over_batch
 from .stack import BackboneConfig
+from .triton_support import resolve_scan
 
 ScanKind = Literal["auto", "chunked", "log-space", "triton"]
 
@@ -110,12 +111,7 @@ class MinGRU(nn.Module):
         return _GatedScan.apply(*projections, h0)
 
     def scan_kind(self, x: torch.Tensor) -> str:
-        """The scan that runs on x: "auto" resolved by x's device. Under torch.compile "auto" is
-        the chunked scan, which the compiler traces and fuses (fla's kernels are opaque to it)."""
-        if self.scan == "auto":
-            eager_on_cuda = x.is_cuda and not torch.compiler.is_compiling()
-            return "triton" if eager_on_cuda and fla_available() else "chunked"
-        return self.scan
+        return resolve_scan(self.scan, x, "chunked", fla_available)
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor]:
         weight = self.project_in.weight

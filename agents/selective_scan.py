@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .scan import in_scan_precision, vmap_over_batch
+from .triton_support import require_triton_device
 
 CHUNK_ELEMENTS = 1 << 20  # states per chunk: 4 MiB in float32
 SEGMENT_STEPS = 64  # steps between saved states, at least: they cost 1/64 of all states
@@ -219,6 +220,8 @@ def selective_scan(x, delta, A, B, C, D, z, h0, kernel: str = "fused"):
     ("fused": torch, any device; "triton": selective_scan_triton.py), computed in float32
     (float64 if given). Shapes as in the module's docstring; A (d_inner, N) and D (d_inner) are
     expanded along the batch here."""
+    if kernel == "triton":
+        require_triton_device("scan", x)
     batch = x.shape[0]
     A, D = A.expand(batch, *A.shape), D.expand(batch, *D.shape)
     out, h_last, _ = _SelectiveScan.apply(*in_scan_precision(x, delta, A, B, C, D, z, h0), kernel)

@@ -4,6 +4,7 @@ CPU tensors, which is how the tests check them without a GPU)."""
 
 import functools
 import os
+from collections.abc import Callable
 
 import torch
 
@@ -38,3 +39,13 @@ def require_triton_device(field: str, tensor: torch.Tensor) -> None:
         raise UsageError(
             f'{field} "triton" runs on CUDA tensors only, not {tensor.device}: use "auto"'
         )
+
+
+def resolve_scan(scan: str, x: torch.Tensor, torch_scan: str, triton_ready: Callable[[], bool]):
+    """`scan` as it runs on x: "auto" is "triton" on CUDA tensors in eager mode where
+    `triton_ready()`, else `torch_scan`. Under torch.compile that is the torch scan, which the
+    compiler traces and fuses (Triton's kernels are opaque to it)."""
+    if scan != "auto":
+        return scan
+    eager_on_cuda = x.is_cuda and not torch.compiler.is_compiling()
+    return "triton" if eager_on_cuda and triton_ready() else torch_scan
