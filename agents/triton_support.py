@@ -28,9 +28,12 @@ def interpreting() -> bool:
 
 
 def require_triton(field: str, packages: str, imports: bool) -> None:
-    """Refuse the config field `field` = "triton" where its `packages` do not import."""
+    """Refuse the config field `field` = "triton" where its `packages` do not import, or where
+    no kernel could run: no CUDA device and no interpreter."""
     if not imports:
         raise ConfigError(f'{field} "triton" needs {packages}: {INSTALL_HINT}')
+    if not (torch.cuda.is_available() or interpreting()):
+        raise ConfigError(f'{field} "triton" needs a CUDA device, and there is none: use "auto"')
 
 
 def require_triton_device(field: str, tensor: torch.Tensor) -> None:

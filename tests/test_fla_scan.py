@@ -42,7 +42,16 @@ def test_triton_without_fla_core_says_how_to_install_it(name):
 
 
 @pytest.mark.skipif(not fla_available() or interpreting(), reason="needs fla-core, no interpreter")
-def test_triton_on_a_cpu_tensor_is_refused_in_one_line():
+def test_triton_without_cuda_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match='scan "triton" needs a CUDA device') as error:
+        build_backbone("min-lstm", scan="triton")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(not fla_available() or interpreting(), reason="needs fla-core, no interpreter")
+def test_triton_on_a_cpu_tensor_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a CUDA machine, CPU tensors
     backbone = build_backbone("min-gru", d_model=8, n_layers=1, scan="triton")
     with pytest.raises(InputError, match="CUDA tensors only") as error:
         backbone(torch.zeros(1, 2, 8))

@@ -190,7 +190,16 @@ def test_triton_without_triton_says_how_to_install_it():
 
 
 @pytest.mark.skipif(not triton_imports() or interpreting(), reason="needs Triton, no interpreter")
-def test_triton_on_a_cpu_tensor_is_refused_in_one_line():
+def test_triton_without_cuda_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match='scan "triton" needs a CUDA device') as error:
+        MambaConfig(scan="triton")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(not triton_imports() or interpreting(), reason="needs Triton, no interpreter")
+def test_triton_on_a_cpu_tensor_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a CUDA machine, CPU tensors
     layer = MambaConfig(d_model=8, scan="triton").make_mixer()
     with pytest.raises(InputError, match='scan "triton" runs on CUDA tensors only') as error:
         layer(torch.zeros(1, 2, 8))
