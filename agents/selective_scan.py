@@ -54,24 +54,25 @@ def chunk_states(h, dt, dt_x, A_log2_e, B, gates, states) -> None:
 
 def contract_state(vectors, states, out) -> None:
     """out = sum_n vectors_n states_{:, n} per (step, row): vectors (L, B, N), states
-    (L, B, d_inner, N), out (L, B, d_inner). A row vector times a matrix per (step, row): the
-    batched product that is fast on CPU for a small N."""
+    (L, B, d_inner, N), out (L, B, d_inner), time major. A row vector times a matrix per (step,
+    row): the batched product that is fast on CPU for a small N."""
     L, B, d_inner, N = states.shape
-    rows = vectors.view(L * B, 1, N)  # (L B, 1, N)
-    torch.bmm(rows, states.view(L * B, d_inner, N).transpose(1, 2), out=out.view(L * B, 1, d_inner))
+    rows = vectors.reshape(L * B, 1, N)  # (L B, 1, N)
+    products = torch.bmm(rows, states.view(L * B, d_inner, N).transpose(1, 2))  # (L B, 1, d)
+    out.copy_(products.view(L, B, d_inner))
 
 
 def contract_inner(vectors, states, out) -> None:
     """out = sum_d vectors_d states_{d, :}: vectors (L, B, d_inner), states (L, B, d_inner, N),
-    out (L, B, N)."""
+    out (L, B, N), time major."""
     L, B, d_inner, N = states.shape
-    rows = vectors.view(L * B, 1, d_inner)  # (L B, 1, d_inner)
-    torch.bmm(rows, states.view(L * B, d_inner, N), out=out.view(L * B, 1, N))
+    rows = vectors.reshape(L * B, 1, d_inner)  # (L B, 1, d_inner)
+    out.copy_(torch.bmm(rows, states.view(L * B, d_inner, N)).view(L, B, N))
 
 
-def time_major(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """(B, T, ...) -> (T, B, ...), contiguous: a chunk of steps is then one contiguous block."""
-    return tuple(t.transpose(0, 1).contiguous() for t in tensors)
+def steps_of(tensor: torch.Tensor, steps: slice) -> torch.Tensor:
+    """The chunk `steps` of a (B, T, ...) tensor as a time-major (L, B, ...) view."""
+    return tensor[:, steps].transpose(0, 1)
 
 
 def chunk_buffers(count: int, steps: int, h: torch.Tensor) -> list[torch.Tensor]:
@@ -85,8 +86,7 @@ def scan_states(dt, dt_x, A, B, C, h0):
     start of every segment (B, segments, d_inner, N), h0 first."""
     batch, T, d_inner = dt.shape
     chunk, segment = chunk_and_segment(batch, d_inner, A.shape[-1])
-    dt, dt_x, B, C = time_major(dt, dt_x, B, C)
-    y = dt.new_empty(T, batch, d_inner)
+    y = torch.empty_like(dt)
     boundaries = dt.new_empty(batch, math.ceil(T / segment), *h0.shape[1:])
     gates, states = chunk_buffers(2, min(chunk, T), h0)
     h, A_log2_e = h0.clone(), A * LOG2_E
@@ -94,11 +94,12 @@ def scan_states(dt, dt_x, A, B, C, h0):
         if start % segment == 0:
             boundaries[:, start // segment] = h
         steps = slice(start, start + chunk)
-        L = len(dt[steps])
-        chunk_states(h, dt[steps], dt_x[steps], A_log2_e, B[steps], gates[:L], states[:L])
-        contract_state(C[steps], states[:L], out=y[steps])  # Eq. 2b: y_t = C_t h_t
+        L = len(range(T)[steps])
+        chunk_inputs = (steps_of(dt, steps), steps_of(dt_x, steps), A_log2_e, steps_of(B, steps))
+        chunk_states(h, *chunk_inputs, gates[:L], states[:L])
+        contract_state(steps_of(C, steps), states[:L], out=steps_of(y, steps))  # Eq. 2b
         h.copy_(states[L - 1])
-    return y.transpose(0, 1), h, boundaries
+    return y, h, boundaries
 
 
 def scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last):
@@ -106,13 +107,8 @@ def scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last):
     the gates only), dt_x, A (per row), B, C and h0, and y recomputed on the way."""
     batch, T, d_inner = dt.shape
     chunk, segment = chunk_and_segment(batch, d_inner, A.shape[-1])
-    dt, dt_x, B, C, grad_y = time_major(dt, dt_x, B, C, grad_y)
-    y, grad_dt, grad_dt_x = (dt.new_empty(T, batch, d_inner) for _ in range(3))
-    grad_B, grad_C, grad_A = (
-        B.new_empty(T, batch, B.shape[-1]),
-        torch.empty_like(B),
-        A.new_zeros(A.shape),
-    )
+    y, grad_dt, grad_dt_x = torch.empty_like(dt), torch.empty_like(dt), torch.empty_like(dt)
+    grad_B, grad_C, grad_A = torch.empty_like(B), torch.empty_like(C), A.new_zeros(A.shape)
     gates, states, g, work = chunk_buffers(4, min(chunk, T), grad_h_last)
     h_before = chunk_buffers(1, math.ceil(min(segment, T) / chunk), grad_h_last)[0]
     A_log2_e = A * LOG2_E
@@ -123,30 +119,37 @@ def scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last):
         h_before[0] = boundaries[:, first]
         for k, start in enumerate(starts[:-1]):
             steps = slice(start, start + chunk)
-            chunk_states(h_before[k], dt[steps], dt_x[steps], A_log2_e, B[steps], gates, states)
+            chunk_inputs = (
+                steps_of(dt, steps),
+                steps_of(dt_x, steps),
+                A_log2_e,
+                steps_of(B, steps),
+            )
+            chunk_states(h_before[k], *chunk_inputs, gates, states)
             h_before[k + 1] = states[-1]
         for k in range(len(starts) - 1, -1, -1):
             steps = slice(starts[k], starts[k] + chunk)
-            L, h = len(dt[steps]), h_before[k]
-            chunk_states(h, dt[steps], dt_x[steps], A_log2_e, B[steps], gates[:L], states[:L])
-            contract_state(C[steps], states[:L], out=y[steps])
-            contract_inner(grad_y[steps], states[:L], out=grad_C[steps])  # dy_t/dC_t = h_t
+            L, h = len(range(T)[steps]), h_before[k]
+            dt_k, dt_x_k, B_k, C_k = (steps_of(t, steps) for t in (dt, dt_x, B, C))
+            grad_y_k = steps_of(grad_y, steps)
+            chunk_states(h, dt_k, dt_x_k, A_log2_e, B_k, gates[:L], states[:L])
+            contract_state(C_k, states[:L], out=steps_of(y, steps))
+            contract_inner(grad_y_k, states[:L], out=steps_of(grad_C, steps))  # dy/dC = h
             # g_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1}: Eq. 2a in reverse
-            torch.mul(grad_y[steps].unsqueeze(-1), C[steps].unsqueeze(-2), out=g[:L])
+            torch.mul(grad_y_k.unsqueeze(-1), C_k.unsqueeze(-2), out=g[:L])
             g[L - 1] += grad_h
             for t in range(L - 2, -1, -1):
                 g[t].addcmul_(gates[t + 1], g[t + 1])
             grad_h = gates[0] * g[0]  # dL/dh before the chunk
-            contract_state(B[steps], g[:L], out=grad_dt_x[steps])  # B_bar x = Delta x B
-            contract_inner(dt_x[steps], g[:L], out=grad_B[steps])
+            contract_state(B_k, g[:L], out=steps_of(grad_dt_x, steps))  # B_bar x = Delta x B
+            contract_inner(dt_x_k, g[:L], out=steps_of(grad_B, steps))
             # dL/d(Delta_t A) = g_t h_{t-1} exp(Delta_t A), over the gates' buffer
             grad_log_gates = gates[:L].mul_(g[:L])
             grad_log_gates[1:].mul_(states[: L - 1])
             grad_log_gates[0].mul_(h)
-            torch.sum(torch.mul(grad_log_gates, A, out=work[:L]), -1, out=grad_dt[steps])
-            grad_A += torch.mul(grad_log_gates, dt[steps].unsqueeze(-1), out=work[:L]).sum(0)
-    transposed = (t.transpose(0, 1) for t in (y, grad_dt, grad_dt_x))
-    return *transposed, grad_A, grad_B.transpose(0, 1), grad_C.transpose(0, 1), grad_h
+            steps_of(grad_dt, steps).copy_(torch.mul(grad_log_gates, A, out=work[:L]).sum(-1))
+            grad_A += torch.mul(grad_log_gates, dt_k.unsqueeze(-1), out=work[:L]).sum(0)
+    return y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h
 
 
 def state_kernels(kernel: str):
@@ -195,15 +198,17 @@ class _SelectiveScanGradient(torch.autograd.Function):
         _, backward_kernel = state_kernels(kernel)
         dt, sigma = F.softplus(delta), torch.sigmoid(z)
         gate = z * sigma  # SiLU(z)
-        grad_y = grad_out * gate
+        grad_y, dt_x = grad_out * gate, dt * x
         y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h0 = backward_kernel(
-            dt, dt * x, A, B, C, boundaries, grad_y, grad_h_last
+            dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last
         )
-        silu_slope = torch.sub(1, sigma).mul_(gate).add_(sigma)  # sigma (1 + z (1 - sigma))
+        # Over tensors no longer needed: fresh ones cost page faults on CPU.
+        silu_slope = gate.addcmul_(gate, sigma, value=-1).add_(sigma)  # sigma (1 + z (1 - sigma))
         grad_z = y.addcmul_(D.unsqueeze(1), x).mul_(grad_out).mul_(silu_slope)
-        grad_D = (grad_y * x).sum(1)
+        grad_D = torch.mul(grad_y, x, out=dt_x).sum(1)
         grad_x = grad_y.mul_(D.unsqueeze(1)).addcmul_(grad_dt_x, dt)
-        grad_delta = grad_dt.addcmul_(grad_dt_x, x).mul_(torch.sigmoid(delta))  # softplus' = sigma
+        softplus_slope = torch.sigmoid(delta, out=dt_x)
+        grad_delta = grad_dt.addcmul_(grad_dt_x, x).mul_(softplus_slope)
         return grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0
 
     @staticmethod
