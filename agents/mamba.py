@@ -107,7 +107,8 @@ class Mamba(nn.Module):
         dtype, (window, h0) = x.dtype, state
         x, z = self.in_proj(x).chunk(2, dim=-1)  # (B, T, d_inner) each
         x, window = self._convolve(window, x.transpose(1, 2))  # (B, d_inner, T)
-        delta, B, C, x = self._selection(x.transpose(1, 2))  # x: (B, T, d_inner)
+        # Contiguous, so that x_proj and the scan save the same tensor (x_proj would copy a view)
+        delta, B, C, x = self._selection(x.transpose(1, 2).contiguous())  # x: (B, T, d_inner)
         scan = self.scan_kind(x)
         if scan == "reference":
             A_bar, B_bar_x = self._discretised(delta, B, x)  # (B, T, d_inner, N) each
