@@ -19,7 +19,7 @@ The work is split in two levels:
 
 In torch, the states are computed for a chunk of L steps at a time, (B, L, d_inner, N) of about
 CHUNK_ELEMENTS numbers: on a CPU each pass over a chunk then stays in cache, while a pass over a
-whole (B, T, d_inner, N) tensor runs at memory speed (5-10x slower here). Everything computes
+whole (B, T, d_inner, N) tensor runs at memory speed, several times slower. Everything computes
 in float32 (float64 if given) whatever autocast hands in (`in_scan_precision`).
 """
 
