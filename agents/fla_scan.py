@@ -1,4 +1,5 @@
-"""The minimal RNNs' scan on CUDA by Triton kernels of Flash Linear Attention (fla-core, MIT).
+"""The minimal RNNs' scan by Triton kernels of Flash Linear Attention (fla-core, MIT): on CUDA
+tensors, or on CPU tensors under Triton's interpreter (triton_support.py).
 
 fla's HGRN recurrence, h_t = exp(g_t) * h_{t-1} + x_t with x, g (B, T, D) and a carried initial
 state (B, D), accumulated in fp32, is minGRU's h_t = (1 - z_t) h_{t-1} + z_t h~_t with the log
@@ -13,8 +14,7 @@ import functools
 import torch
 
 from .scan import vmap_over_batch
-
-INSTALL_HINT = 'scan "triton" needs fla-core (and Triton): pip install -e ".[cuda]"'
+from .triton_support import require_triton, require_triton_device
 
 
 @functools.cache
@@ -31,9 +31,8 @@ def fla_available() -> bool:
     return fla_kernels() is not None
 
 
-def require_fla() -> None:
-    if not fla_available():
-        raise ValueError(INSTALL_HINT)
+def require_fla(field: str) -> None:
+    require_triton(field, "fla-core and Triton", fla_available())
 
 
 class _TritonScan(torch.autograd.Function):
@@ -80,7 +79,6 @@ class _TritonScanGradient(torch.autograd.Function):
 
 def triton_scan(log_a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """h_t = exp(log_a_t) * h_{t-1} + b_t on CUDA. log_a, b (B, T, D); h0 (B, D) -> h (B, T, D)."""
-    require_fla()
-    if not b.is_cuda:
-        raise ValueError(f'scan "triton" runs on CUDA tensors only, not {b.device}: use "auto"')
+    require_fla("scan")
+    require_triton_device("scan", b)
     return _TritonScan.apply(log_a, b, h0)

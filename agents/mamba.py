@@ -7,8 +7,11 @@ with Selective State Spaces", Sec. 3 and Fig. 3), its S6 layer by Alg. 2:
     h_t = A_bar_t * h_{t-1} + B_bar_t x_t,   y_t = C_t . h_t + D * x_t    (Eq. 2a-2b, per channel)
     out = out_proj(y * SiLU(z))
 A is real and diagonal per channel, A = -exp(A_log), S4D-real initialised: A_n = -(n + 1).
-The recurrence runs over every (channel, state) pair by the chunked linear scan; the state
-carried between chunks is the conv window (the last d_conv - 1 inputs) and h.
+The state carried between chunks is the conv window (the last d_conv - 1 inputs) and h.
+
+Scans (`scan`): "fused" (selective_scan.py), "triton" (its Triton kernels) and "reference", the
+linear scan over materialised (B, T, d_inner, N) A_bar and B_bar x. All compute in float32
+(float64 if the model is), and so does the carried h.
 Parameter names and shapes are those of the reference implementation (mamba_simple.py), so its
 weights load one to one.
 """
@@ -23,8 +26,12 @@ from torch import nn
 
 from infra.errors import ConfigError
 
-from .scan import linear_scan
+from .scan import in_scan_precision, linear_scan
+from .selective_scan import selective_scan
 from .stack import BackboneConfig
+from .triton_support import require_triton, resolve_scan, triton_imports
+
+ScanKind = Literal["auto", "fused", "triton", "reference"]
 
 
 def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
@@ -33,18 +40,10 @@ def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
 
 
 class Mamba(nn.Module):
-    def __init__(
-        self,
-        d_model: int,
-        d_state: int,
-        d_conv: int,
-        expand: int,
-        dt_rank: int,
-        dt_min: float,
-        dt_max: float,
-    ):
+    def __init__(self, d_model, d_state, d_conv, expand, dt_rank, dt_min, dt_max, scan: ScanKind):
         super().__init__()
         self.d_inner, self.d_state, self.dt_rank = expand * d_model, d_state, dt_rank
+        self.scan = scan
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=False)
         # Padding comes from the carried window, not from the layer.
         self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner)
@@ -72,49 +71,63 @@ class Mamba(nn.Module):
         padded = torch.cat([window, x], dim=-1)  # (B, d_inner, d_conv - 1 + T)
         return F.silu(self.conv1d(padded)), padded[..., T:]
 
-    def _selective_ssm(self, x: torch.Tensor):
-        """A_bar, B_bar x (..., d_inner, N) and C (..., N) from x (..., d_inner), in A's dtype
-        (fp32 under autocast: the recurrence accumulates in fp32)."""
-        A = -torch.exp(self.A_log)  # (d_inner, N)
-        sizes = [self.dt_rank, self.d_state, self.d_state]
-        dt_low, B, C = self.x_proj(x).to(A.dtype).split(sizes, dim=-1)  # Alg. 2, lines 2-3
-        dt = F.softplus(self.dt_proj(dt_low).to(A.dtype))  # Delta (Alg. 2, line 4): (..., d_inner)
-        A_bar = (dt.unsqueeze(-1) * A).exp_()  # Eq. 4 (Alg. 2, line 5): (..., d_inner, N)
-        B_bar_x = (dt * x.to(A.dtype)).unsqueeze(-1) * B.unsqueeze(-2)  # (..., d_inner, N)
-        return A_bar, B_bar_x, C
+    def _selection(self, x: torch.Tensor):
+        """Delta before its softplus, B and C (Alg. 2, lines 2-4) from x (..., d_inner), in the
+        scans' precision with x: (..., d_inner), (..., N), (..., N), (..., d_inner)."""
+        dt_low, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        return in_scan_precision(self.dt_proj(dt_low), B, C, x)
 
-    def _output(self, h, C, x, z) -> torch.Tensor:
-        """y = C . h + D x gated by SiLU(z): h (..., d_inner, N), C (..., N), x, z (..., d_inner)"""
+    def _discretised(self, delta, B, x):
+        """A_bar = exp(Delta A) (Eq. 4, Alg. 2 line 5) and B_bar x = Delta B x, (..., d_inner, N)
+        each, from Delta before its softplus."""
+        dt = F.softplus(delta)  # Alg. 2, line 4: (..., d_inner)
+        A_bar = (dt.unsqueeze(-1) * -torch.exp(self.A_log.to(dt.dtype))).exp_()
+        return A_bar, (dt * x).unsqueeze(-1) * B.unsqueeze(-2)
+
+    def _output(self, h, C, x, z, dtype) -> torch.Tensor:
+        """out_proj of (C . h + D x) * SiLU(z): h (..., d_inner, N), C (..., N), x, z (..., d_inner)
+        (Eq. 2b and Fig. 3's gate), projected in `dtype`."""
         y = (h @ C.unsqueeze(-1)).squeeze(-1) + self.D * x  # (..., d_inner)
-        return self.out_proj(y * F.silu(z))
+        return self.out_proj((y * F.silu(z)).to(dtype))
+
+    def scan_kind(self, x: torch.Tensor) -> str:
+        return resolve_scan(self.scan, x, "fused", triton_imports)
 
     def initial_state(self, batch_size: int):
         A_log, kernel_size = self.A_log, self.conv1d.kernel_size[0]
         window = A_log.new_zeros(batch_size, self.d_inner, kernel_size - 1)
-        return window, A_log.new_zeros(batch_size, self.d_inner, self.d_state)  # h: (B, d_inner, N)
+        h_dtype = torch.promote_types(A_log.dtype, torch.float32)  # the scans' precision
+        h = A_log.new_zeros(batch_size, self.d_inner, self.d_state, dtype=h_dtype)
+        return window, h  # h: (B, d_inner, N)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_chunk(x, self.initial_state(x.shape[0]))[0]
 
     def forward_chunk(self, x: torch.Tensor, state):
-        B, T, D = x.shape
-        window, h0 = state
+        dtype, (window, h0) = x.dtype, state
         x, z = self.in_proj(x).chunk(2, dim=-1)  # (B, T, d_inner) each
         x, window = self._convolve(window, x.transpose(1, 2))  # (B, d_inner, T)
-        x = x.transpose(1, 2)  # (B, T, d_inner)
-        A_bar, B_bar_x, C = self._selective_ssm(x)  # (B, T, d_inner, N) twice, (B, T, N)
-        h = linear_scan(A_bar.flatten(2), B_bar_x.flatten(2), h0.flatten(1))  # (B, T, d_inner N)
-        h = h.unflatten(-1, (self.d_inner, self.d_state))  # (B, T, d_inner, N)
-        return self._output(h, C, x, z), (window, h[:, -1])
+        # Contiguous, so that x_proj and the scan save the same tensor (x_proj would copy a view)
+        delta, B, C, x = self._selection(x.transpose(1, 2).contiguous())  # x: (B, T, d_inner)
+        scan = self.scan_kind(x)
+        if scan == "reference":
+            A_bar, B_bar_x = self._discretised(delta, B, x)  # (B, T, d_inner, N) each
+            h = linear_scan(A_bar.flatten(2), B_bar_x.flatten(2), h0.flatten(1))  # (B, T, dN)
+            h = h.unflatten(-1, (self.d_inner, self.d_state))  # (B, T, d_inner, N)
+            return self._output(h, C, x, z, dtype), (window, h[:, -1])
+        A = -torch.exp(self.A_log)  # (d_inner, N)
+        z = z.contiguous()  # saved for backward: as a view it would keep all of in_proj's output
+        out, h = selective_scan(x, delta, A, B, C, self.D, z, h0, kernel=scan)
+        return self.out_proj(out.to(dtype)), (window, h)
 
     def step(self, x_t: torch.Tensor, state):
-        window, h = state
+        dtype, (window, h) = x_t.dtype, state
         x, z = self.in_proj(x_t).chunk(2, dim=-1)  # (B, d_inner) each
         x, window = self._convolve(window, x.unsqueeze(-1))  # (B, d_inner, 1)
-        x = x.squeeze(-1)  # (B, d_inner)
-        A_bar, B_bar_x, C = self._selective_ssm(x)  # (B, d_inner, N) twice, (B, N)
-        h = A_bar * h + B_bar_x
-        return self._output(h, C, x, z), (window, h)
+        delta, B, C, x = self._selection(x.squeeze(-1))  # x: (B, d_inner)
+        A_bar, B_bar_x = self._discretised(delta, B, x)  # (B, d_inner, N) each
+        h = A_bar * h + B_bar_x  # Eq. 2a
+        return self._output(h, C, x, z, dtype), (window, h)
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,12 @@ class MambaConfig(BackboneConfig):
     """Smallest initial step size Delta."""
     dt_max: float = 1e-1
     """Largest initial step size Delta."""
+    scan: ScanKind = "auto"
+    """Selective scan: 'fused' (torch, any device: one autograd node that computes the states a
+    chunk at a time and saves only every 64th), 'triton' (the same as Triton kernels on CUDA;
+    needs pip install -e ".[triton]"), 'reference' (the states of every step materialised:
+    (B, T, d_inner, d_state) tensors, for checking) or 'auto' (triton on CUDA where Triton
+    imports, else fused)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -141,9 +160,10 @@ class MambaConfig(BackboneConfig):
             raise ConfigError(f"dt_rank must be 'auto' or positive, got {self.dt_rank}")
         if not 0 < self.dt_min <= self.dt_max:
             raise ConfigError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
+        if self.scan == "triton":
+            require_triton("MambaConfig.scan", "Triton", triton_imports())
 
     def make_mixer(self) -> nn.Module:
         dt_rank = math.ceil(self.d_model / 16) if self.dt_rank == "auto" else self.dt_rank
-        return Mamba(
-            self.d_model, self.d_state, self.d_conv, self.expand, dt_rank, self.dt_min, self.dt_max
-        )
+        sizes = self.d_model, self.d_state, self.d_conv, self.expand, dt_rank
+        return Mamba(*sizes, self.dt_min, self.dt_max, self.scan)

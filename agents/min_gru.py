@@ -9,9 +9,10 @@ Written as h_t = a_t h_{t-1} + b_t with a_t = sigmoid(-k_t), b_t = sigmoid(k_t) 
 k_t is the gate logit. minLSTM shares this form with another gate logit (min_lstm.py).
 
 Scans (`scan`): "chunked" (scan.py, exact in linear space), "log-space" (the paper's reference),
-"triton" (fla_scan.py, CUDA only) and "auto": Triton's on CUDA tensors in eager mode where
-fla-core imports, the chunked scan elsewhere. All compute in float32 (float64 if the model is)
-whatever autocast hands in, and so does the state carried between chunks and steps.
+"triton" (fla_scan.py: CUDA, or CPU tensors under Triton's interpreter) and "auto": Triton's on
+CUDA tensors in eager mode where fla-core imports, the chunked scan elsewhere. All compute in
+float32 (float64 if the model is) whatever autocast hands in, and so does the state carried
+between chunks and steps.
 """
 
 from dataclasses import dataclass
@@ -26,13 +27,15 @@ from infra.errors import ConfigError
 from .fla_scan import fla_available, require_fla, triton_scan
 from .scan import in_scan_precision, log_space_scan, scan_gradient, scan_in_place, vmap_over_batch
 from .stack import BackboneConfig
+from .triton_support import resolve_scan
 
 ScanKind = Literal["auto", "chunked", "log-space", "triton"]
 
 
 def g(x: torch.Tensor) -> torch.Tensor:
-    """g(x) = x + 0.5 for x >= 0, sigmoid(x) otherwise (Sec. 3.1.3): positive and continuous."""
-    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+    """g(x) = x + 0.5 for x >= 0, sigmoid(x) otherwise (Sec. 3.1.3): positive and continuous.
+    As sigmoid(min(x, 0)) + max(x, 0): on CPU torch.where and its mask cost 4x as much."""
+    return x.clamp(min=0).add_(x.clamp(max=0).sigmoid_())
 
 
 def log_g(x: torch.Tensor) -> torch.Tensor:
@@ -47,29 +50,34 @@ def gated_scan_forward(gate_logit, candidate, h0) -> torch.Tensor:
     return scan_in_place(a, b, h0)
 
 
-def gated_scan_backward(gate_logit, candidate, h0, h, grad_h):
-    """Gradients of `gated_scan_forward` with respect to k, u and h0, given dL/dh."""
+def gated_scan_backward(gate_logit, candidate, h0, h, grad_h, grad_gate_logit, grad_candidate):
+    """Gradients of `gated_scan_forward` given dL/dh: those of k and u written into the last two
+    arguments (slices of one tensor, which autograd would otherwise concatenate anew), that of
+    h0 returned."""
     a, z = torch.neg(gate_logit).sigmoid_(), torch.sigmoid(gate_logit)
-    gate_slope = z * a  # dz/dk
-    grad_b = scan_gradient(a, grad_h)  # a[:, 1:] is spent, a[:, 0] kept
-    grad_h0 = a[:, 0] * grad_b[:, 0]
-    # dh_t/dk_t = z a (h~_t - h_{t-1})
-    grad_gate_logit = g(candidate)
+    # dh_t/dk_t = z a (h~_t - h_{t-1}), with h~ = g(u) = sigmoid(min(u, 0)) + max(u, 0); its
+    # first factors now, before the scan spends a. Slices are written in place (no out= there).
+    s, positive_part = candidate.clamp(max=0).sigmoid_(), candidate.clamp(min=0)
+    grad_gate_logit.copy_(s).add_(positive_part)
     grad_gate_logit[:, 1:] -= h[:, :-1]
     grad_gate_logit[:, 0] -= h0
-    grad_gate_logit.mul_(grad_b).mul_(gate_slope)
-    # dh_t/du_t = z g'(u), g'(u) = 1 for u >= 0, sigmoid'(u) otherwise
-    s = torch.sigmoid(candidate)
-    g_slope = torch.addcmul(s, s, s, value=-1.0).masked_fill_(candidate >= 0, 1.0)
-    return grad_gate_logit, grad_b.mul_(z).mul_(g_slope), grad_h0
+    grad_gate_logit.mul_(z).mul_(a)
+    grad_b = scan_gradient(a, grad_h)  # a[:, 1:] is spent, a[:, 0] kept
+    grad_h0 = a[:, 0] * grad_b[:, 0]
+    grad_gate_logit.mul_(grad_b)
+    # dh_t/du_t = z g'(u): g'(u) = sigmoid'(u) = s - s^2 for u < 0, and 0.25 + 0.75 = 1 for u > 0
+    g_slope = torch.addcmul(s, s, s, value=-1).add_(positive_part.sign_(), alpha=0.75)
+    grad_candidate.copy_(grad_b).mul_(z).mul_(g_slope)
+    return grad_h0
 
 
 class _GatedScan(torch.autograd.Function):
-    """The gates and the chunked scan as one autograd node that saves only k, u, h0 and h."""
+    """The gates and the chunked scan as one autograd node that takes project_in's output whole
+    (k and u) and saves only it, h0 and h."""
 
     @staticmethod
-    def forward(gate_logit, candidate, h0):
-        return gated_scan_forward(gate_logit, candidate, h0)
+    def forward(projection, h0):
+        return gated_scan_forward(*projection.chunk(2, dim=-1), h0)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -77,11 +85,32 @@ class _GatedScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_h):
-        return gated_scan_backward(*ctx.saved_tensors, grad_h)
+        return _GatedScanGradient.apply(*ctx.saved_tensors, grad_h)
 
     @staticmethod
-    def vmap(info, in_dims, gate_logit, candidate, h0):
-        return vmap_over_batch(_GatedScan, info, in_dims, gate_logit, candidate, h0)
+    def vmap(info, in_dims, projection, h0):
+        return vmap_over_batch(_GatedScan, info, in_dims, projection, h0)
+
+
+class _GatedScanGradient(torch.autograd.Function):
+    """The backward pass as a node of its own, so that it runs on plain tensors, which it may
+    write into, under vmap(grad(...)) too (its vmap rule folds the members into the batch)."""
+
+    @staticmethod
+    def forward(projection, h0, h, grad_h):
+        grad_projection = torch.empty_like(projection)
+        gate_logit, candidate = projection.chunk(2, dim=-1)
+        grad_parts = grad_projection.chunk(2, dim=-1)
+        grad_h0 = gated_scan_backward(gate_logit, candidate, h0, h, grad_h, *grad_parts)
+        return grad_projection, grad_h0
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass  # never differentiated
+
+    @staticmethod
+    def vmap(info, in_dims, projection, h0, h, grad_h):
+        return vmap_over_batch(_GatedScanGradient, info, in_dims, projection, h0, h, grad_h)
 
 
 class MinGRU(nn.Module):
@@ -95,25 +124,16 @@ class MinGRU(nn.Module):
         # As the official code: always an output projection, with a bias.
         self.project_out = nn.Linear(self.d_inner, d_model)
 
-    def projections(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """project_in's parts (B, ..., d_inner) each, in the scans' precision."""
-        return in_scan_precision(*self.project_in(x).chunk(self.n_projections, dim=-1))
+    def gate_logit_and_candidate(self, projection) -> tuple[torch.Tensor, torch.Tensor]:
+        """k and u (B, ..., d_inner) from project_in's output (minLSTM forms k from two logits)."""
+        return projection.chunk(2, dim=-1)
 
-    def gate_logit_and_candidate(self, gate_logit, candidate) -> tuple[torch.Tensor, torch.Tensor]:
-        """k and u from project_in's parts (minLSTM forms k from two logits)."""
-        return gate_logit, candidate
-
-    def chunked_scan(self, projections: tuple[torch.Tensor, ...], h0: torch.Tensor):
+    def chunked_scan(self, projection: torch.Tensor, h0: torch.Tensor):
         """The states h (B, T, d_inner) by the fused chunked scan."""
-        return _GatedScan.apply(*projections, h0)
+        return _GatedScan.apply(projection, h0)
 
     def scan_kind(self, x: torch.Tensor) -> str:
-        """The scan that runs on x: "auto" resolved by x's device. Under torch.compile "auto" is
-        the chunked scan, which the compiler traces and fuses (fla's kernels are opaque to it)."""
-        if self.scan == "auto":
-            eager_on_cuda = x.is_cuda and not torch.compiler.is_compiling()
-            return "triton" if eager_on_cuda and fla_available() else "chunked"
-        return self.scan
+        return resolve_scan(self.scan, x, "chunked", fla_available)
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor]:
         weight = self.project_in.weight
@@ -124,13 +144,13 @@ class MinGRU(nn.Module):
         return self.forward_chunk(x, self.initial_state(x.shape[0]))[0]
 
     def forward_chunk(self, x: torch.Tensor, state: tuple[torch.Tensor]):
-        projections = self.projections(x)  # (B, T, d_inner) each
-        h0 = state[0].to(projections[0].dtype)
+        (projection,) = in_scan_precision(self.project_in(x))  # (B, T, n_projections d_inner)
+        h0 = state[0].to(projection.dtype)
         scan = self.scan_kind(x)
         if scan == "chunked":
-            h = self.chunked_scan(projections, h0)
+            h = self.chunked_scan(projection, h0)
         else:
-            k, u = self.gate_logit_and_candidate(*projections)
+            k, u = self.gate_logit_and_candidate(projection)
             log_a = -F.softplus(k)  # log a_t = log(1 - z_t) (Appendix B)
             if scan == "log-space":
                 h = log_space_scan(log_a, -F.softplus(-k) + log_g(u), h0)  # log b_t = log z_t h~_t
@@ -141,7 +161,8 @@ class MinGRU(nn.Module):
 
     def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
         (h,) = state
-        k, u = self.gate_logit_and_candidate(*self.projections(x_t))  # (B, d_inner) each
+        (projection,) = in_scan_precision(self.project_in(x_t))
+        k, u = self.gate_logit_and_candidate(projection)  # (B, d_inner) each
         # (1 - z) h + z h~ as one op: rollouts are bound by the number of ops
         h = torch.lerp(h, g(u), torch.sigmoid(k))
         return self.project_out(h.to(x_t.dtype)), (h,)
@@ -153,12 +174,13 @@ class MinGRUConfig(BackboneConfig):
     """Width of the recurrent state relative to d_model."""
     scan: ScanKind = "auto"
     """Parallel scan: 'chunked' (exact in linear space), 'log-space' (the paper's), 'triton'
-    (fla-core's kernels, CUDA only) or 'auto' (triton on CUDA if fla-core imports, else chunked)."""
+    (fla-core's kernels on CUDA; needs pip install -e ".[triton]") or 'auto' (triton on CUDA if
+    fla-core imports, else chunked)."""
 
     def __post_init__(self):
         super().__post_init__()
         if self.scan == "triton":
-            require_fla()
+            require_fla(f"{type(self).__name__}.scan")
         if int(self.d_model * self.expansion_factor) < 1:
             raise ConfigError(f"expansion_factor {self.expansion_factor} leaves no recurrent width")
 

@@ -20,45 +20,74 @@ from .scan import vmap_over_batch
 
 
 def gate_logit(forget_logit: torch.Tensor, input_logit: torch.Tensor) -> torch.Tensor:
-    """log i - log f, with log sigmoid(y) = -softplus(-y)."""
-    return F.softplus(-forget_logit) - F.softplus(-input_logit)
+    """log i - log f = log sigmoid(input logit) - log sigmoid(forget logit), with log sigmoid(y)
+    = softplus(y, beta=-1) = -log(1 + exp(-y)): F.logsigmoid allocates a second tensor."""
+    return F.softplus(input_logit, beta=-1).sub_(F.softplus(forget_logit, beta=-1))
 
 
 class _NormalisedGatedScan(torch.autograd.Function):
-    """minGRU's fused scan with minLSTM's gate logit computed inside: saves f, i, u, h0, h."""
+    """minGRU's fused scan with minLSTM's gate logit computed inside. Takes project_in's output
+    whole (f, i, u) and saves it, h0, h and the logit k: recomputing k in backward would cost
+    more than k's bytes (on CPU each fresh (B, T, D) tensor costs page faults, as much as
+    softplus does)."""
 
     @staticmethod
-    def forward(forget_logit, input_logit, candidate, h0):
-        return gated_scan_forward(gate_logit(forget_logit, input_logit), candidate, h0)
+    def forward(projection, h0):
+        forget_logit, input_logit, candidate = projection.chunk(3, dim=-1)
+        k = gate_logit(forget_logit, input_logit)
+        return gated_scan_forward(k, candidate, h0), k
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs, output)
+        ctx.save_for_backward(*inputs, *output)
+        ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)  # no zeros for k's gradient, never used
 
     @staticmethod
-    def backward(ctx, grad_h):
-        forget_logit, input_logit, candidate, h0, h = ctx.saved_tensors
-        k = gate_logit(forget_logit, input_logit)
-        grad_k, grad_candidate, grad_h0 = gated_scan_backward(k, candidate, h0, h, grad_h)
+    def backward(ctx, grad_h, _):
+        if grad_h is None:  # h unused
+            return None, None
+        return _NormalisedGatedScanGradient.apply(*ctx.saved_tensors, grad_h)
+
+    @staticmethod
+    def vmap(info, in_dims, projection, h0):
+        return vmap_over_batch(_NormalisedGatedScan, info, in_dims, projection, h0)
+
+
+class _NormalisedGatedScanGradient(torch.autograd.Function):
+    """The backward pass as a node of its own (see min_gru._GatedScanGradient)."""
+
+    @staticmethod
+    def forward(projection, h0, h, k, grad_h):
+        forget_logit, input_logit, candidate = projection.chunk(3, dim=-1)
+        grad_projection = torch.empty_like(projection)
+        grad_forget, grad_input, grad_candidate = grad_projection.chunk(3, dim=-1)
+        grad_k = torch.empty_like(k)
+        grad_h0 = gated_scan_backward(k, candidate, h0, h, grad_h, grad_k, grad_candidate)
         # dk/df = -sigmoid(-f), dk/di = sigmoid(-i)
-        grad_forget = torch.neg(forget_logit).sigmoid_().mul_(grad_k).neg_()
-        grad_input = torch.neg(input_logit).sigmoid_().mul_(grad_k)
-        return grad_forget, grad_input, grad_candidate, grad_h0
+        grad_forget.copy_(forget_logit).neg_().sigmoid_().mul_(grad_k).neg_()
+        grad_input.copy_(input_logit).neg_().sigmoid_().mul_(grad_k)
+        return grad_projection, grad_h0
 
     @staticmethod
-    def vmap(info, in_dims, forget_logit, input_logit, candidate, h0):
-        inputs = forget_logit, input_logit, candidate, h0
-        return vmap_over_batch(_NormalisedGatedScan, info, in_dims, *inputs)
+    def setup_context(ctx, inputs, output):
+        pass  # never differentiated
+
+    @staticmethod
+    def vmap(info, in_dims, projection, h0, h, k, grad_h):
+        inputs = projection, h0, h, k, grad_h
+        return vmap_over_batch(_NormalisedGatedScanGradient, info, in_dims, *inputs)
 
 
 class MinLSTM(MinGRU):
     n_projections = 3  # forget logit, input logit, candidate
 
-    def gate_logit_and_candidate(self, forget_logit, input_logit, candidate):
+    def gate_logit_and_candidate(self, projection):
+        forget_logit, input_logit, candidate = projection.chunk(3, dim=-1)
         return gate_logit(forget_logit, input_logit), candidate
 
-    def chunked_scan(self, projections: tuple[torch.Tensor, ...], h0: torch.Tensor):
-        return _NormalisedGatedScan.apply(*projections, h0)
+    def chunked_scan(self, projection: torch.Tensor, h0: torch.Tensor):
+        return _NormalisedGatedScan.apply(projection, h0)[0]
 
 
 @dataclass(frozen=True)

@@ -87,9 +87,13 @@ def in_scan_precision(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 def vmap_over_batch(function, info, in_dims, *inputs):
     """A `vmap` rule for scans, which treat every batch row alike: fold the vmapped dimension
-    into the batch, apply once, unfold. Inputs that are not vmapped are expanded."""
+    into the batch, apply once, unfold. Tensors that are not vmapped are expanded; other inputs
+    (a kernel's name) pass as they are."""
     folded = []
     for tensor, dim in zip(inputs, in_dims, strict=True):
+        if not isinstance(tensor, torch.Tensor):
+            folded.append(tensor)
+            continue
         if dim is None:
             tensor = tensor.expand(info.batch_size, *tensor.shape)
         else:

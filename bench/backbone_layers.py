@@ -3,10 +3,12 @@
     python bench/backbone_layers.py [--device cpu] [--lengths 20 64 256 1024 4096] [--json PATH]
 
 A layer is one mixer, `BACKBONES[name](d_model=...).make_mixer()`, run on x (B, T, D) that needs
-a gradient, with the scalar loss y.sum(). minGRU and minLSTM run with both scans (the chunked
-default and the paper's log-space reference); nn.GRU / nn.LSTM (MKL on CPU, cuDNN on CUDA) are
-the baselines their times are divided by. Memory: on CPU the bytes autograd saves for backward
-(deterministic), on CUDA the peak allocated during forward + backward.
+a gradient, with the scalar loss y.sum(). minGRU and minLSTM run with each scan (the chunked
+default, the paper's log-space reference, and on CUDA fla-core's Triton kernels); nn.GRU /
+nn.LSTM (MKL on CPU, cuDNN on CUDA) are the baselines their times are divided by. Mamba runs
+with each scan (fused, the materialising reference, and on CUDA the Triton kernels), divided
+by minGRU's time. Memory: on CPU the bytes autograd saves for backward (deterministic), on CUDA
+the peak allocated during forward + backward.
 """
 
 # ruff: noqa: E402  (the repository root goes on sys.path first, for `python bench/...`)
@@ -21,6 +23,8 @@ from functools import partial
 import torch
 
 from agents import BACKBONES
+from agents.fla_scan import fla_available
+from agents.triton_support import triton_imports
 from bench.common import (
     add_common_arguments,
     cuda_peak_bytes,
@@ -31,23 +35,28 @@ from bench.common import (
     time_interleaved,
 )
 
-# name -> (registry name, config overrides, the nn baseline it is compared with)
+# name -> (registry name, config overrides, the layer it is compared with)
 LAYERS = {
-    "min-gru": ("min-gru", {}, "gru"),
+    "min-gru": ("min-gru", {"scan": "chunked"}, "gru"),
     "min-gru/log-space": ("min-gru", {"scan": "log-space"}, "gru"),
-    "min-lstm": ("min-lstm", {}, "lstm"),
+    "min-gru/triton": ("min-gru", {"scan": "triton"}, "gru"),
+    "min-lstm": ("min-lstm", {"scan": "chunked"}, "lstm"),
     "min-lstm/log-space": ("min-lstm", {"scan": "log-space"}, "lstm"),
+    "min-lstm/triton": ("min-lstm", {"scan": "triton"}, "lstm"),
     "gru": ("gru", {}, "gru"),
     "lstm": ("lstm", {}, "lstm"),
     "transformer": ("transformer", {}, "gru"),
     "s4": ("s4", {}, "gru"),
     "aaren": ("aaren", {}, "gru"),
-    "mamba": ("mamba", {}, "gru"),
+    "mamba": ("mamba", {"scan": "fused"}, "min-gru"),
+    "mamba/reference": ("mamba", {"scan": "reference"}, "min-gru"),
+    "mamba/triton": ("mamba", {"scan": "triton"}, "min-gru"),
 }
 # Fewer repeats at long T keep a default run within a few minutes on 2 CPU cores.
 DEFAULT_REPEATS = {20: 9, 64: 7, 256: 5, 1024: 3, 4096: 1}
-# The windowed attention builds a dense (B, T, T) mask and scores beyond its window, Mamba's scan
-# a (B, T, d_inner * d_state) state: skip lengths where one such float32 tensor would exceed this.
+# The windowed attention builds a dense (B, T, T) mask and scores beyond its window, Mamba's
+# reference scan a (B, T, d_inner * d_state) state: skip lengths where one such float32 tensor
+# would exceed this.
 LARGEST_TENSOR_BYTES = 2 << 30
 
 
@@ -55,10 +64,20 @@ def largest_tensor(name: str, B: int, T: int, D: int) -> tuple[int, str] | None:
     """Bytes and description of a layer's float32 tensor that outgrows B * T * D, if it has one."""
     if name == "transformer":
         return B * T * T * 4, "dense (B, T, T) attention"
-    if name == "mamba":
+    if name == "mamba/reference":
         config = BACKBONES["mamba"](d_model=D)
         return B * T * config.expand * D * config.d_state * 4, "(B, T, d_inner * d_state) state"
     return None
+
+
+def unavailable(name: str, device: torch.device) -> str | None:
+    """Why the layer cannot run here, if it cannot: Triton scans need CUDA and their packages."""
+    if not name.endswith("/triton"):
+        return None
+    if device.type != "cuda":
+        return "Triton scans run on CUDA"
+    installed = fla_available() if name.startswith("min-") else triton_imports()
+    return None if installed else "needs pip install -e .[triton]"
 
 
 def make_layer(name: str, d_model: int, device: torch.device) -> torch.nn.Module:
@@ -91,6 +110,10 @@ def main() -> None:
         x = torch.randn(B, T, D, device=device, requires_grad=True)
         layers = {}
         for name in args.layers:
+            reason = unavailable(name, device)
+            if reason is not None:
+                results.append({"layer": name, "T": T, "skipped": reason})
+                continue
             largest = largest_tensor(name, B, T, D)
             if largest is not None and largest[0] > LARGEST_TENSOR_BYTES:
                 results.append({"layer": name, "T": T, "skipped": largest[1]})

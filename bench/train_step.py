@@ -1,13 +1,19 @@
 """Training steps per second of the whole decision model, per backbone, at train.py's defaults,
 side by side with a straightforward Decision Transformer loop on the same model.
 
-    python bench/train_step.py [--device cpu] [--backbones min-gru gru] [--json PATH]
+    python bench/train_step.py [--device cpu] [--backbones min-gru mamba/reference] [--json PATH]
+
+A backbone is a registry name with its default config (`auto` scans: the Triton ones on CUDA
+where they import), or a name/scan variant: mamba/fused, mamba/reference, min-gru/chunked,
+min-lstm/chunked (default: every registry name and mamba/reference; on CUDA also the other
+variants, to set the Triton scans against the torch ones).
 
 - ours: train.py's step. Windows gathered on the device by WindowSampler, bf16 autocast and
   fused AdamW on CUDA, no host synchronisation (the loss is read only every log_every steps).
 - straightforward: CORL's dt.py data path. A DataLoader over an IterableDataset that cuts one
   window per item from per-episode numpy arrays (normalising, padding), collated on the host,
   copied to the device every step; fp32, plain AdamW over all parameters, loss.item() per step.
+Every backbone's step is also timed beside min-gru's, in the same repeats (`vs_min_gru`).
 FLOPs per step are counted by torch.utils.flop_counter (matrix products and attention only;
 elementwise work is not counted) and set against a matmul throughput given by --peak-gflops.
 """
@@ -134,6 +140,15 @@ def our_step(args: Args, dataset: OfflineDataset, device):
     return step, trainee.model
 
 
+VARIANTS = ["mamba/reference", "mamba/fused", "min-gru/chunked", "min-lstm/chunked"]
+
+
+def backbone_config(variant: str):
+    """The config of a registry name, or of a name/scan variant."""
+    name, _, scan = variant.partition("/")
+    return BACKBONES[name](**({"scan": scan} if scan else {}))
+
+
 def count_flops(run) -> int:
     with FlopCounterMode(display=False) as counter:
         run()
@@ -143,7 +158,7 @@ def count_flops(run) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_arguments(parser)
-    parser.add_argument("--backbones", nargs="+", choices=list(BACKBONES), default=list(BACKBONES))
+    parser.add_argument("--backbones", nargs="+", choices=[*BACKBONES, *VARIANTS], default=None)
     parser.add_argument("--dataset", default=Args.dataset)
     parser.add_argument("--steps-per-repeat", type=int, default=None, help="default: 3 CPU, 50 GPU")
     parser.add_argument("--repeats", type=int, default=5)
@@ -157,18 +172,25 @@ def main() -> None:
     # CORL uses 4 workers; on a 2-core CPU they would take the cores the model trains on.
     workers = args.loader_workers if args.loader_workers is not None else (4 if on_gpu else 0)
     dataset, dataset_note = load_or_build_dataset(args.dataset)
+    default_backbones = [*BACKBONES, *(VARIANTS if on_gpu else VARIANTS[:1])]
+
+    # min-gru's step runs beside every other backbone's, so that their ratio is side by side.
+    anchor, _ = our_step(
+        Args(backbone=BACKBONES["min-gru"](), compile=args.compile), dataset, device
+    )
+
+    def repeated(step):
+        return lambda: [step() for _ in range(steps_per_repeat)]
 
     results = []
-    for name in args.backbones:
-        train_args = Args(backbone=BACKBONES[name](), compile=args.compile)
+    for name in args.backbones or default_backbones:
+        train_args = Args(backbone=backbone_config(name), compile=args.compile)
         ours, model = our_step(train_args, dataset, device)
         baseline_model = copy.deepcopy(model)  # the same initial weights
         theirs = straightforward_step(baseline_model, train_args, dataset, device, workers)
-
-        def repeated(step):
-            return lambda: [step() for _ in range(steps_per_repeat)]
-
         candidates = {"ours": repeated(ours), "straightforward": repeated(theirs)}
+        if name != "min-gru":
+            candidates["min-gru"] = repeated(anchor)
         seconds = time_interleaved(candidates, device, args.repeats, warmup=1)
         flops = count_flops(ours)
         step_seconds = seconds["ours"] / steps_per_repeat
@@ -178,6 +200,8 @@ def main() -> None:
             "ours_steps_per_s": 1 / step_seconds,
             "straightforward_steps_per_s": steps_per_repeat / seconds["straightforward"],
             "speedup": seconds["straightforward"] / seconds["ours"],
+            # > 1: more steps per second than min-gru's, timed in the same repeats
+            "vs_min_gru": seconds.get("min-gru", seconds["ours"]) / seconds["ours"],
             "gflop_per_step": flops / 1e9,
             "achieved_gflops": flops / 1e9 / step_seconds,
         }
@@ -208,6 +232,7 @@ def main() -> None:
         "ours_steps_per_s",
         "straightforward_steps_per_s",
         "speedup",
+        "vs_min_gru",
         "gflop_per_step",
         "achieved_gflops",
         "fraction_of_peak",

@@ -22,6 +22,23 @@ def device(request) -> torch.device:
     return torch.device(name)
 
 
+@pytest.fixture
+def triton_device(device, monkeypatch) -> torch.device:
+    """Where Triton kernels run in the `triton` tests: CUDA (--device cuda), or the CPU under
+    Triton's interpreter (TRITON_INTERPRET=1), with every triton.autotune held to its first
+    config there (the interpreter has no GPU to time configs on)."""
+    pytest.importorskip("triton")
+    from agents.triton_support import interpreting
+
+    if device.type == "cpu":
+        if not interpreting():
+            pytest.skip("Triton kernels on CPU tensors need TRITON_INTERPRET=1")
+        from triton.runtime.autotuner import Autotuner
+
+        monkeypatch.setattr(Autotuner, "prune_configs", lambda self, kwargs: self.configs[:1])
+    return device
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Tests run many tiny ops; with several OpenMP threads on a busy 2-core machine, threads

@@ -1,4 +1,6 @@
-"""The Triton scan backend (fla-core): which scan runs where, and parity with the chunked scan."""
+"""The Triton scan backend (fla-core): which scan runs where, and parity with the chunked scan,
+on CUDA (--device cuda) or on CPU tensors under Triton's interpreter (the `triton` tests:
+TRITON_INTERPRET=1 python -m pytest -m triton)."""
 
 import pytest
 import torch
@@ -8,11 +10,21 @@ import agents.fla_scan
 from agents import build_backbone
 from agents.fla_scan import _TritonScan, fla_available
 from agents.scan import linear_scan
+from agents.triton_support import interpreting
+from infra.errors import ConfigError, InputError
 from tests.conftest import relative_error, small_backbone
+from tests.test_vmap_scan import members_agree
 
 needs_fla_on_cuda = pytest.mark.skipif(
     not (torch.cuda.is_available() and fla_available()), reason="needs CUDA and fla-core"
 )
+
+
+@pytest.fixture
+def fla_device(triton_device) -> torch.device:
+    if not fla_available():
+        pytest.skip("needs fla-core")
+    return triton_device
 
 
 @pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
@@ -23,16 +35,27 @@ def test_auto_is_the_chunked_scan_on_cpu(name):
 
 
 @pytest.mark.skipif(fla_available(), reason="fla-core is installed")
-def test_triton_without_fla_core_says_how_to_install_it():
-    with pytest.raises(ValueError, match=r'pip install -e "\.\[cuda\]"'):
-        build_backbone("min-gru", scan="triton")
+@pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
+def test_triton_without_fla_core_says_how_to_install_it(name):
+    with pytest.raises(ConfigError, match=r'scan "triton" needs .*pip install -e "\.\[triton\]"'):
+        build_backbone(name, scan="triton")
 
 
-@pytest.mark.skipif(not fla_available(), reason="needs fla-core")
-def test_triton_on_a_cpu_tensor_is_refused():
+@pytest.mark.skipif(not fla_available() or interpreting(), reason="needs fla-core, no interpreter")
+def test_triton_without_cuda_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match='scan "triton" needs a CUDA device') as error:
+        build_backbone("min-lstm", scan="triton")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(not fla_available() or interpreting(), reason="needs fla-core, no interpreter")
+def test_triton_on_a_cpu_tensor_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a CUDA machine, CPU tensors
     backbone = build_backbone("min-gru", d_model=8, n_layers=1, scan="triton")
-    with pytest.raises(ValueError, match="CUDA tensors only"):
+    with pytest.raises(InputError, match="CUDA tensors only") as error:
         backbone(torch.zeros(1, 2, 8))
+    assert "\n" not in str(error.value)
 
 
 @needs_fla_on_cuda
@@ -41,29 +64,62 @@ def test_auto_is_the_triton_scan_on_cuda():
     assert mixer.scan_kind(torch.zeros(1, 2, 8, device="cuda")) == "triton"
 
 
-@needs_fla_on_cuda
+def outputs_and_gradients(backbone, x, h0) -> list[torch.Tensor]:
+    """y, the final states, and the gradients of x, the initial states and every parameter."""
+    inputs = x.clone().requires_grad_()
+    state = tuple((h.clone().requires_grad_(),) for h in h0)
+    y, final = backbone.forward_chunk(inputs, state)
+    weights = torch.linspace(-1, 1, y.numel(), device=y.device).view_as(y)
+    loss = (y * weights).sum() + sum(h.sum() for (h,) in final)
+    leaves = [inputs, *(h for (h,) in state), *backbone.parameters()]
+    return [y, *(h for (h,) in final), *torch.autograd.grad(loss, leaves)]
+
+
+def triton_and_chunked(name: str, device: torch.device):
+    chunked = small_backbone(name, scan="chunked").float().to(device)
+    triton = small_backbone(name, scan="triton").float().to(device)
+    triton.load_state_dict(chunked.state_dict())
+    return triton, chunked
+
+
+@pytest.mark.triton
 @pytest.mark.parametrize("length", [1, 7, 300])
 @pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
-def test_triton_matches_the_chunked_scan(name, length):
-    """Values and gradients (a carried initial state included), float32 on CUDA."""
-    chunked = small_backbone(name, scan="chunked").float().cuda()
-    triton = small_backbone(name, scan="triton").float().cuda()
-    triton.load_state_dict(chunked.state_dict())
-    x = torch.randn(2, length, 16, device="cuda")
+def test_triton_matches_the_chunked_scan(fla_device, name, length):
+    """Values, the carried state, and the gradients of x, the initial state and every
+    parameter (so of every input of the scan), float32."""
+    triton, chunked = triton_and_chunked(name, fla_device)
+    x = torch.randn(2, length, 16, device=fla_device)
     h0 = [s[0].uniform_(0.1, 1.0) for s in chunked.initial_state(2)]
-
-    def outputs_and_gradients(backbone):
-        inputs = x.clone().requires_grad_()
-        state = tuple((h.clone().requires_grad_(),) for h in h0)
-        y, final = backbone.forward_chunk(inputs, state)
-        weights = torch.linspace(-1, 1, y.numel(), device="cuda").view_as(y)
-        loss = (y * weights).sum() + sum(h.sum() for (h,) in final)
-        leaves = [inputs, *(h for (h,) in state), *backbone.parameters()]
-        return [y, *torch.autograd.grad(loss, leaves)]
-
-    fast, reference = outputs_and_gradients(triton), outputs_and_gradients(chunked)
+    fast, reference = outputs_and_gradients(triton, x, h0), outputs_and_gradients(chunked, x, h0)
     for fast_tensor, reference_tensor in zip(fast, reference, strict=True):
         assert relative_error(fast_tensor, reference_tensor) <= 1e-4
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
+def test_triton_under_bf16_autocast_scans_in_float32(fla_device, name):
+    """bf16 projections in, the states computed and carried in float32 as the chunked scan's."""
+    triton, chunked = triton_and_chunked(name, fla_device)
+    x = torch.randn(2, 40, 16, device=fla_device)
+    h0 = [s[0].uniform_(0.1, 1.0) for s in chunked.initial_state(2)]
+    with torch.autocast(fla_device.type, dtype=torch.bfloat16):
+        fast, reference = (
+            outputs_and_gradients(triton, x, h0),
+            outputs_and_gradients(chunked, x, h0),
+        )
+    states = slice(1, 1 + len(h0))
+    for fast_state, reference_state in zip(fast[states], reference[states], strict=True):
+        assert fast_state.dtype == torch.float32
+        assert relative_error(fast_state, reference_state) <= 1e-4
+    for fast_tensor, reference_tensor in zip(fast, reference, strict=True):  # bf16 rounding
+        assert relative_error(fast_tensor.float(), reference_tensor.float()) <= 2e-2
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
+def test_triton_vmap_over_members_matches_each_member(fla_device, name):
+    members_agree(name, fla_device, tolerance=1e-6, scan="triton")
 
 
 def fla_forward_in_torch(x, g, initial_state=None, output_final_state=False):
