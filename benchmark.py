@@ -12,11 +12,6 @@ Every setting of a preset can be overridden by its flag. Re-running a command co
 results folder: finished runs are skipped, interrupted ones resume from their checkpoints.
 """
 
-# ruff: noqa: E402  (OpenMP's waiting is set before the imports below load torch)
-from infra.openmp import wait_for_work_briefly
-
-wait_for_work_briefly()
-
 import dataclasses
 import shlex
 import signal

@@ -7,11 +7,6 @@ Each run folder's checkpoint.pt (or a checkpoint file given directly) is rolled 
 target return; nothing about training needs to be given.
 """
 
-# ruff: noqa: E402  (OpenMP's waiting is set before the imports below load torch)
-from infra.openmp import wait_for_work_briefly
-
-wait_for_work_briefly()
-
 import json
 import math
 import sys

@@ -11,11 +11,6 @@ the checkpoint holds, and the optimiser takes the new device's flags; only dropo
 stream is per device, so a moved run goes on correctly but not bit for bit.
 """
 
-# ruff: noqa: E402  (OpenMP's waiting is set before the imports below load torch)
-from infra.openmp import wait_for_work_briefly
-
-wait_for_work_briefly()
-
 import sys
 
 from infra.errors import InputError

@@ -1,14 +1,15 @@
-"""Training steps per second on an idle machine and beside competing processes, for the ways
-torch's OpenMP threads can wait: libgomp's default, OMP_WAIT_POLICY=PASSIVE, the command lines'
-brief spin (infra.openmp), and one thread.
+"""Training steps per second on an idle machine and beside competing processes: torch's threads
+as train.py sizes them to the free cores (infra.cpu_threads), against a fixed count of threads
+that wait as libgomp does by default, passively (OMP_WAIT_POLICY=PASSIVE) or after a short spin
+(GOMP_SPINCOUNT=10000), and against one thread.
 
     python bench/busy_machine.py [--competitors 2] [--repeats 3] [--json PATH]
 
 Each measurement is a fresh process (OpenMP reads its environment when torch loads it): the
 decision model with a min-gru backbone at train.py's defaults (d_model 128, 3 layers, K=20,
-batch 64), a few warm-up steps, then --steps timed steps. Competitors are processes that keep
-one core each busy (a Python loop) for the loaded measurements. Configurations interleave
-within every repeat; figures are medians.
+batch 64), two seconds of warm-up steps, then --steps timed steps. Competitors are processes
+that keep one core each busy (a Python loop) during the loaded measurements. Configurations
+interleave within every repeat; figures are medians.
 """
 
 # ruff: noqa: E402  (the repository root goes on sys.path first, for `python bench/...`)
@@ -24,60 +25,66 @@ import statistics
 import subprocess
 import time
 
-from infra.openmp import brief_waiting
-
 REPOSITORY = Path(__file__).resolve().parents[1]
 BUSY_LOOP = "while True: pass"
+LOADS = ("idle", "busy")
 
 
-def configurations(threads: int) -> dict[str, tuple[int, dict[str, str]]]:
-    """name -> (torch threads, environment variables) of each way of waiting."""
-    clean = {name: None for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+def configurations(threads: int) -> dict[str, tuple[int, bool, dict]]:
+    """name -> (torch threads, sized to the free cores?, environment variables; None: unset)."""
+    clean = dict.fromkeys(("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
     return {
-        f"{threads} threads, default wait": (threads, clean),
-        f"{threads} threads, PASSIVE": (threads, clean | {"OMP_WAIT_POLICY": "PASSIVE"}),
-        f"{threads} threads, brief spin (CLIs)": (threads, clean | brief_waiting({})),
-        "1 thread": (1, clean),
+        f"up to {threads} threads, sized to the free cores (train.py)": (threads, True, clean),
+        f"{threads} threads, default wait": (threads, False, clean),
+        f"{threads} threads, PASSIVE": (threads, False, clean | {"OMP_WAIT_POLICY": "PASSIVE"}),
+        f"{threads} threads, GOMP_SPINCOUNT=10000": (
+            threads,
+            False,
+            clean | {"GOMP_SPINCOUNT": "10000"},
+        ),
+        "1 thread": (1, False, clean),
     }
 
 
-def measure(threads: int, variables: dict, steps: int) -> float:
-    """Steps per second of a fresh process with `variables` set (None: unset)."""
+def measure(threads: int, sized: bool, variables: dict, steps: int) -> float:
+    """Steps per second of a fresh process with `variables` set."""
     environment = {k: v for k, v in os.environ.items() if k not in variables}
     environment |= {k: v for k, v in variables.items() if v is not None}
-    command = [
-        sys.executable,
-        __file__,
-        "--child",
-        "--threads",
-        str(threads),
-        "--steps",
-        str(steps),
-    ]
+    command = [sys.executable, __file__, "--child", "--threads", str(threads)]
+    command += ["--steps", str(steps), *(["--sized"] if sized else [])]
     output = subprocess.run(
         command, env=environment, cwd=REPOSITORY, capture_output=True, text=True, check=True
     ).stdout
     return json.loads(output.splitlines()[-1])["steps_per_second"]
 
 
-def child(threads: int, steps: int) -> None:
+def child(threads: int, sized: bool, steps: int) -> None:
     import torch
 
     from datasets import WindowSampler, load_dataset
+    from infra.cpu_threads import ThreadsForFreeCores
     from training.config import Args
     from training.single_model import SingleModel
 
     torch.set_num_threads(threads)
+    cpu_threads = ThreadsForFreeCores()
+    cpu_threads.enabled &= sized
     args = Args()
     dataset = load_dataset(args.dataset)
     cpu = torch.device("cpu")
     trainee = SingleModel(args, dataset, WindowSampler(dataset, args.context_length), cpu)
     trainee.train()
-    for _ in range(3):
+
+    def step() -> None:
+        cpu_threads.adjust()  # as train.py's loop does
         trainee.optimize(trainee.loss(0))
+
+    warm_until = time.perf_counter() + 2 * cpu_threads.every_seconds
+    while time.perf_counter() < warm_until:  # caches, and a first thread count
+        step()
     start = time.perf_counter()
     for _ in range(steps):
-        trainee.optimize(trainee.loss(0))
+        step()
     print(json.dumps({"steps_per_second": steps / (time.perf_counter() - start)}))
 
 
@@ -89,42 +96,43 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sized", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.threads, args.steps)
+        child(args.threads, args.sized, args.steps)
         return
 
     from bench.common import report
 
     candidates = configurations(args.threads)
-    times = {(name, load): [] for name in candidates for load in ("idle", "busy")}
+    times = {(name, load): [] for name in candidates for load in LOADS}
+    load_before = {load: [] for load in LOADS}
     for _ in range(args.repeats):
-        for load in ("idle", "busy"):
+        for load in LOADS:
+            load_before[load].append(os.getloadavg()[0])
+            count = args.competitors if load == "busy" else 0
             competitors = [
-                subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
-                for _ in range(args.competitors if load == "busy" else 0)
+                subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)
             ]
             try:
-                for name, (threads, variables) in candidates.items():
-                    times[name, load].append(measure(threads, variables, args.steps))
+                for name, (threads, sized, variables) in candidates.items():
+                    times[name, load].append(measure(threads, sized, variables, args.steps))
             finally:
                 for process in competitors:
                     process.kill()
                     process.wait()
-    rows = []
-    one_thread = {load: statistics.median(times["1 thread", load]) for load in ("idle", "busy")}
-    for name in candidates:
-        idle, busy = (statistics.median(times[name, load]) for load in ("idle", "busy"))
-        rows.append(
-            {
-                "configuration": name,
-                "idle_steps_per_s": idle,
-                "busy_steps_per_s": busy,
-                "busy_vs_1_thread_busy": busy / one_thread["busy"],
-                "idle_vs_default_idle": idle
-                / statistics.median(times[f"{args.threads} threads, default wait", "idle"]),
-            }
-        )
+    median = {key: statistics.median(values) for key, values in times.items()}
+    one_thread, default = "1 thread", f"{args.threads} threads, default wait"
+    rows = [
+        {
+            "configuration": name,
+            "idle_steps_per_s": median[name, "idle"],
+            "busy_steps_per_s": median[name, "busy"],
+            "busy_vs_1_thread": median[name, "busy"] / median[one_thread, "busy"],
+            "idle_vs_default_wait": median[name, "idle"] / median[default, "idle"],
+        }
+        for name in candidates
+    ]
     payload = {
         "benchmark": "busy_machine",
         "threads": args.threads,
@@ -132,11 +140,11 @@ def main() -> None:
         "steps": args.steps,
         "repeats": args.repeats,
         "cpu_count": os.cpu_count(),
-        "load_average_1min_at_end": os.getloadavg()[0],
+        "load_average_1min_before_each_repeat": load_before,
+        "steps_per_second": {f"{name} / {load}": values for (name, load), values in times.items()},
         "results": rows,
     }
-    columns = list(rows[0])
-    report(payload, rows, columns, args.json)
+    report(payload, rows, list(rows[0]), args.json)
 
 
 if __name__ == "__main__":

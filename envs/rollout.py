@@ -12,6 +12,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from infra.cpu_threads import ThreadsForFreeCores
+
 
 class Policy(Protocol):
     """What the rollout loop needs of a policy acting in `num_envs` envs at once."""
@@ -69,8 +71,10 @@ def rollout(
     running_return = np.zeros(num_envs)
     running_length = np.zeros(num_envs, dtype=np.int64)
     finished: list[list[tuple[float, int]]] = [[] for _ in range(num_envs)]
+    cpu_threads = ThreadsForFreeCores()  # fewer threads while other processes keep cores busy
 
     while remaining.any():
+        cpu_threads.adjust()
         actions = policy.act(observations)
         observations, rewards, terminated, truncated, _ = envs.step(actions)
         policy.observe(rewards)

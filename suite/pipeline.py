@@ -1,7 +1,6 @@
 """A suite from start to report: check everything, build missing datasets, run what is not done
 (skipping finished runs, resuming interrupted ones), then aggregate and write the report."""
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import torch
 from datasets.minari_store import BUNDLED_ROOT, local_root
 from infra.device import resolve_device
 from infra.errors import UsageError
-from infra.openmp import USER_SETTINGS
 from suite import aggregate, plots, report
 from suite.dataset_preparation import build_missing, missing_datasets
 from suite.engines import default_workers, run_local, run_ray
@@ -65,8 +63,6 @@ def join_ray(suite: Suite, out_dir: Path, missing: list[str], execution: Executi
     # Workers import the suite from this repository and read datasets from this store, both on
     # paths every node shares.
     environment = {"PYTHONPATH": str(REPOSITORY), "MINARI_DATASETS_PATH": str(local_root())}
-    # Their OpenMP threads wait for work as this process's do (infra.openmp).
-    environment |= {name: os.environ[name] for name in USER_SETTINGS if name in os.environ}
     ray = connect(execution.ray_address, environment)
     try:
         if execution.gpus_per_run is not None and not ray.cluster_resources().get("GPU"):

@@ -13,6 +13,7 @@ from datasets import WindowSampler, load_dataset
 from envs import reference_returns
 from envs.target_returns import default_target_returns
 from infra.checkpoint_files import save_checkpoint
+from infra.cpu_threads import ThreadsForFreeCores
 from infra.device import resolve_device
 from infra.errors import UsageError
 from infra.progress import ProgressDisplay
@@ -90,6 +91,7 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
         return scalars
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    cpu_threads = ThreadsForFreeCores()  # fewer threads while other processes keep cores busy
     trainee.train()
     step, scalars = start, {}
     try:
@@ -97,6 +99,7 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
         with StopRequests() as stop, progress:
             window_start = time.perf_counter()
             for step in range(start + 1, args.steps + 1):
+                cpu_threads.adjust()
                 with autocast:
                     loss = trainee.loss(step)
                 trainee.optimize(loss)
