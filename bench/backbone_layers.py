@@ -157,7 +157,7 @@ def main() -> None:
         "results": results,
     }
     columns = ["layer", "T", "ms", "vs", "speedup", "memory_MiB", "memory_bytes_per_element"]
-    report(payload, results, columns, args.json)
+    report(payload, results, args.json, columns)
 
 
 if __name__ == "__main__":

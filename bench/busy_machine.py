@@ -144,7 +144,7 @@ def main() -> None:
         "steps_per_second": {f"{name} / {load}": values for (name, load), values in times.items()},
         "results": rows,
     }
-    report(payload, rows, list(rows[0]), args.json)
+    report(payload, rows, args.json)
 
 
 if __name__ == "__main__":

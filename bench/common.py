@@ -104,8 +104,12 @@ def environment(device: torch.device) -> dict:
     return info
 
 
-def report(payload: dict, rows: list[dict], columns: list[str], path: Path | None) -> None:
-    """Print `rows` as a table, then `payload` as JSON; write the JSON to `path` if given."""
+def report(
+    payload: dict, rows: list[dict], path: Path | None, columns: list[str] | None = None
+) -> None:
+    """Print `rows` as a table of `columns` (default: every key of the first row), then
+    `payload` as JSON; write the JSON to `path` if given."""
+    columns = list(rows[0]) if columns is None else columns
     cells = [[_format(row.get(column)) for column in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))

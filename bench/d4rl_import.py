@@ -101,19 +101,7 @@ def main() -> None:
         "target_s_for_1M_steps": TARGET_SECONDS,
         "results": rows,
     }
-    columns = [
-        "steps",
-        "episode_length",
-        "episodes",
-        "file_mb",
-        "import_s",
-        "cpu_s",
-        "steps_per_s",
-        "ms_per_episode",
-        "projected_1M_steps_s",
-        "load_average_1min_before",
-    ]
-    report(payload, rows, columns, args.json)
+    report(payload, rows, args.json)
 
 
 if __name__ == "__main__":

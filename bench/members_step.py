@@ -94,7 +94,7 @@ def main() -> None:
     }
     columns = ["members", "sequential_seconds"]
     columns += [f"{b}_{what}" for b in args.batching for what in ("seconds_per_step", "speedup")]
-    report(payload, results, columns, args.json)
+    report(payload, results, args.json, columns)
 
 
 if __name__ == "__main__":

@@ -205,7 +205,7 @@ def main() -> None:
         "windowed_policy_ms_per_step",
         "policy_windowed_over_recurrent",
     ]
-    report(payload, results, columns, args.json)
+    report(payload, results, args.json, columns)
 
 
 if __name__ == "__main__":

@@ -227,17 +227,7 @@ def main() -> None:
         "environment": environment(device),
         "results": results,
     }
-    columns = [
-        "backbone",
-        "ours_steps_per_s",
-        "straightforward_steps_per_s",
-        "speedup",
-        "vs_min_gru",
-        "gflop_per_step",
-        "achieved_gflops",
-        "fraction_of_peak",
-    ]
-    report(payload, results, columns, args.json)
+    report(payload, results, args.json, [column for column in results[0] if column != "parameters"])
 
 
 if __name__ == "__main__":

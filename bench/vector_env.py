@@ -73,7 +73,7 @@ def main() -> None:
         "results": results,
     }
     columns = ["num_envs", "sync_env_steps_per_s", "async_env_steps_per_s", "async_over_sync"]
-    report(payload, results, columns, args.json)
+    report(payload, results, args.json, columns)
 
 
 if __name__ == "__main__":
