@@ -9,9 +9,9 @@ with Selective State Spaces", Sec. 3 and Fig. 3), its S6 layer by Alg. 2:
 A is real and diagonal per channel, A = -exp(A_log), S4D-real initialised: A_n = -(n + 1).
 The state carried between chunks is the conv window (the last d_conv - 1 inputs) and h.
 
-Scans (`scan`): "fused" (selective_scan.py), "triton" (its Triton kernels) and "reference", the
-linear scan over materialised (B, T, d_inner, N) A_bar and B_bar x. All compute in float32
-(float64 if the model is), and so does the carried h.
+Scans (`scan`): "fused" (selective_scan.py), "cpu" and "triton" (its compiled C++ and Triton
+kernels) and "reference", the linear scan over materialised (B, T, d_inner, N) A_bar and B_bar x.
+All compute in float32 (float64 if the model is), and so does the carried h.
 Parameter names and shapes are those of the reference implementation (mamba_simple.py), so its
 weights load one to one.
 """
@@ -28,10 +28,11 @@ from infra.errors import ConfigError
 
 from .scan import in_scan_precision, linear_scan
 from .selective_scan import selective_scan
+from .selective_scan_cpu import cpu_kernel_ready, require_cpu_kernel
 from .stack import BackboneConfig
 from .triton_support import require_triton, resolve_scan, triton_imports
 
-ScanKind = Literal["auto", "fused", "triton", "reference"]
+ScanKind = Literal["auto", "fused", "cpu", "triton", "reference"]
 
 
 def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
@@ -91,6 +92,11 @@ class Mamba(nn.Module):
         return self.out_proj((y * F.silu(z)).to(dtype))
 
     def scan_kind(self, x: torch.Tensor) -> str:
+        """`scan` as it runs on x: "auto" is triton on CUDA and fused under torch.compile (see
+        `resolve_scan`), and in eager mode on CPU tensors the compiled kernels where they build."""
+        eager_on_cpu = x.device.type == "cpu" and not torch.compiler.is_compiling()
+        if self.scan == "auto" and eager_on_cpu and cpu_kernel_ready():
+            return "cpu"
         return resolve_scan(self.scan, x, "fused", triton_imports)
 
     def initial_state(self, batch_size: int):
@@ -146,10 +152,11 @@ class MambaConfig(BackboneConfig):
     """Largest initial step size Delta."""
     scan: ScanKind = "auto"
     """Selective scan: 'fused' (torch, any device: one autograd node that computes the states a
-    chunk at a time and saves only every 64th), 'triton' (the same as Triton kernels on CUDA;
-    needs pip install -e ".[triton]"), 'reference' (the states of every step materialised:
+    chunk at a time and saves only every 64th), 'cpu' (the same compiled from C++ on first use,
+    for CPU tensors; needs a C++ compiler), 'triton' (the same as Triton kernels on CUDA; needs
+    pip install -e ".[triton]"), 'reference' (the states of every step materialised:
     (B, T, d_inner, d_state) tensors, for checking) or 'auto' (triton on CUDA where Triton
-    imports, else fused)."""
+    imports, cpu on CPU where it builds, else fused)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -162,6 +169,8 @@ class MambaConfig(BackboneConfig):
             raise ConfigError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
         if self.scan == "triton":
             require_triton("MambaConfig.scan", "Triton", triton_imports())
+        if self.scan == "cpu":
+            require_cpu_kernel("MambaConfig.scan")
 
     def make_mixer(self) -> nn.Module:
         dt_rank = math.ceil(self.d_model / 16) if self.dt_rank == "auto" else self.dt_rank

@@ -13,7 +13,8 @@ The work is split in two levels:
 - `selective_scan` here: the (B, T, d_inner) arithmetic around the state (softplus, D, the gate
   and their gradients), the precision, and the autograd and vmap plumbing;
 - the state kernels, a (forward, backward) pair: `scan_states` / `scan_states_backward` below in
-  torch, or Triton's in selective_scan_triton.py. The forward saves only the states at segment
+  torch, compiled C++ for CPU tensors in selective_scan_cpu.py, or Triton's in
+  selective_scan_triton.py. The forward saves only the states at segment
   boundaries; the backward recomputes each segment's states from its boundary and runs the
   reverse recurrence g_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1}, g_t = dL/dh_t.
 
@@ -24,9 +25,12 @@ in float32 (float64 if given) whatever autocast hands in (`in_scan_precision`).
 """
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
+
+from infra.errors import UsageError
 
 from .scan import in_scan_precision, vmap_over_batch
 from .triton_support import require_triton_device
@@ -152,13 +156,50 @@ def scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last):
     return y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h
 
 
-def state_kernels(kernel: str):
-    """The (forward, backward) pair of state kernels named `kernel`: "fused" or "triton"."""
+def around_states_forward(state_forward, x, delta, A, B, C, D, z, h0):
+    """The scan's forward in torch around the state kernel `state_forward`: out, the final
+    state and the segment boundaries."""
+    dt = F.softplus(delta)  # Alg. 2, line 4
+    y, h_last, boundaries = state_forward(dt, dt * x, A, B, C, h0)
+    # In place over y here and below: on CPU each fresh (B, T, d_inner) tensor costs page faults
+    return y.addcmul_(D.unsqueeze(1), x).mul_(F.silu(z)), h_last, boundaries
+
+
+def around_states_backward(
+    state_backward, x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last
+):
+    """The scan's backward in torch around the state kernel `state_backward`: the gradients of
+    x, delta, A, B, C, D, z and h0."""
+    dt, sigma = F.softplus(delta), torch.sigmoid(z)
+    gate = z * sigma  # SiLU(z)
+    grad_y, dt_x = grad_out * gate, dt * x
+    y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h0 = state_backward(
+        dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last
+    )
+    # Over tensors no longer needed: fresh ones cost page faults on CPU.
+    silu_slope = gate.addcmul_(gate, sigma, value=-1).add_(sigma)  # sigma (1 + z (1 - sigma))
+    grad_z = y.addcmul_(D.unsqueeze(1), x).mul_(grad_out).mul_(silu_slope)
+    grad_D = torch.mul(grad_y, x, out=dt_x).sum(1)
+    grad_x = grad_y.mul_(D.unsqueeze(1)).addcmul_(grad_dt_x, dt)
+    softplus_slope = torch.sigmoid(delta, out=dt_x)
+    grad_delta = grad_dt.addcmul_(grad_dt_x, x).mul_(softplus_slope)
+    return grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0
+
+
+def scan_kernels(kernel: str):
+    """The scan's (forward, backward) named `kernel`: "cpu" (compiled, selective_scan_cpu.py),
+    or the torch code above around the state kernels "fused" (torch) or "triton"."""
+    if kernel == "cpu":
+        from .selective_scan_cpu import cpu_scan_backward, cpu_scan_forward
+
+        return cpu_scan_forward, cpu_scan_backward
     if kernel == "triton":
         from .selective_scan_triton import triton_scan_states, triton_scan_states_backward
 
-        return triton_scan_states, triton_scan_states_backward
-    return scan_states, scan_states_backward
+        states = triton_scan_states, triton_scan_states_backward
+    else:
+        states = scan_states, scan_states_backward
+    return partial(around_states_forward, states[0]), partial(around_states_backward, states[1])
 
 
 class _SelectiveScan(torch.autograd.Function):
@@ -166,11 +207,7 @@ class _SelectiveScan(torch.autograd.Function):
 
     @staticmethod
     def forward(x, delta, A, B, C, D, z, h0, kernel):
-        forward_kernel, _ = state_kernels(kernel)
-        dt = F.softplus(delta)  # Alg. 2, line 4
-        y, h_last, boundaries = forward_kernel(dt, dt * x, A, B, C, h0)
-        # In place over y here and below: on CPU each fresh (B, T, d_inner) tensor costs page faults
-        return y.addcmul_(D.unsqueeze(1), x).mul_(F.silu(z)), h_last, boundaries
+        return scan_kernels(kernel)[0](x, delta, A, B, C, D, z, h0)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -195,21 +232,7 @@ class _SelectiveScanGradient(torch.autograd.Function):
 
     @staticmethod
     def forward(x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last, kernel):
-        _, backward_kernel = state_kernels(kernel)
-        dt, sigma = F.softplus(delta), torch.sigmoid(z)
-        gate = z * sigma  # SiLU(z)
-        grad_y, dt_x = grad_out * gate, dt * x
-        y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h0 = backward_kernel(
-            dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last
-        )
-        # Over tensors no longer needed: fresh ones cost page faults on CPU.
-        silu_slope = gate.addcmul_(gate, sigma, value=-1).add_(sigma)  # sigma (1 + z (1 - sigma))
-        grad_z = y.addcmul_(D.unsqueeze(1), x).mul_(grad_out).mul_(silu_slope)
-        grad_D = torch.mul(grad_y, x, out=dt_x).sum(1)
-        grad_x = grad_y.mul_(D.unsqueeze(1)).addcmul_(grad_dt_x, dt)
-        softplus_slope = torch.sigmoid(delta, out=dt_x)
-        grad_delta = grad_dt.addcmul_(grad_dt_x, x).mul_(softplus_slope)
-        return grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0
+        return scan_kernels(kernel)[1](x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -222,11 +245,14 @@ class _SelectiveScanGradient(torch.autograd.Function):
 
 def selective_scan(x, delta, A, B, C, D, z, h0, kernel: str = "fused"):
     """out (B, T, d_inner) and the final state (B, d_inner, N), by the state kernels `kernel`
-    ("fused": torch, any device; "triton": selective_scan_triton.py), computed in float32
+    ("fused": torch, any device; "cpu": selective_scan_cpu.py, compiled for CPU tensors;
+    "triton": selective_scan_triton.py), computed in float32
     (float64 if given). Shapes as in the module's docstring; A (d_inner, N) and D (d_inner) are
     expanded along the batch here."""
     if kernel == "triton":
         require_triton_device("scan", x)
+    if kernel == "cpu" and x.device.type != "cpu":
+        raise UsageError(f'scan "cpu" runs on CPU tensors only, not {x.device}: use "auto"')
     batch = x.shape[0]
     A, D = A.expand(batch, *A.shape), D.expand(batch, *D.shape)
     out, h_last, _ = _SelectiveScan.apply(*in_scan_precision(x, delta, A, B, C, D, z, h0), kernel)

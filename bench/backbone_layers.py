@@ -6,7 +6,8 @@ A layer is one mixer, `BACKBONES[name](d_model=...).make_mixer()`, run on x (B, 
 a gradient, with the scalar loss y.sum(). minGRU and minLSTM run with each scan (the chunked
 default, the paper's log-space reference, and on CUDA fla-core's Triton kernels); nn.GRU /
 nn.LSTM (MKL on CPU, cuDNN on CUDA) are the baselines their times are divided by. Mamba runs
-with each scan (fused, the materialising reference, and on CUDA the Triton kernels), divided
+with each scan (fused, the materialising reference, on CPU the compiled kernels, and on CUDA
+the Triton kernels), divided
 by minGRU's time. Memory: on CPU the bytes autograd saves for backward (deterministic), on CUDA
 the peak allocated during forward + backward.
 """
@@ -24,6 +25,7 @@ import torch
 
 from agents import BACKBONES
 from agents.fla_scan import fla_available
+from agents.selective_scan_cpu import cpu_kernel_ready
 from agents.triton_support import triton_imports
 from bench.common import (
     add_common_arguments,
@@ -49,6 +51,7 @@ LAYERS = {
     "s4": ("s4", {}, "gru"),
     "aaren": ("aaren", {}, "gru"),
     "mamba": ("mamba", {"scan": "fused"}, "min-gru"),
+    "mamba/cpu": ("mamba", {"scan": "cpu"}, "min-gru"),
     "mamba/reference": ("mamba", {"scan": "reference"}, "min-gru"),
     "mamba/triton": ("mamba", {"scan": "triton"}, "min-gru"),
 }
@@ -71,7 +74,12 @@ def largest_tensor(name: str, B: int, T: int, D: int) -> tuple[int, str] | None:
 
 
 def unavailable(name: str, device: torch.device) -> str | None:
-    """Why the layer cannot run here, if it cannot: Triton scans need CUDA and their packages."""
+    """Why the layer cannot run here, if it cannot: Triton scans need CUDA and their packages,
+    the compiled CPU scan CPU tensors and a compiler."""
+    if name.endswith("/cpu"):
+        if device.type != "cpu":
+            return "compiled for CPU tensors"
+        return None if cpu_kernel_ready() else "no C++ compiler"
     if not name.endswith("/triton"):
         return None
     if device.type != "cuda":

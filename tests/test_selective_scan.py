@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.func import functional_call, grad, stack_module_state, vmap
 
+import agents.mamba
 import agents.selective_scan
 from agents.mamba import MambaConfig
 from agents.selective_scan import selective_scan
@@ -172,7 +173,8 @@ def test_bf16_autocast_scans_in_float32(device):
     assert torch.equal(out, out_float) and torch.equal(h, h_float)
 
 
-def test_auto_is_the_fused_scan_on_cpu():
+def test_auto_is_the_fused_scan_on_cpu_without_the_compiled_one(monkeypatch):
+    monkeypatch.setattr(agents.mamba, "cpu_kernel_ready", lambda: False)
     layer = MambaConfig(d_model=8).make_mixer()
     assert layer.scan == "auto" and layer.scan_kind(torch.zeros(1, 2, 16)) == "fused"
 

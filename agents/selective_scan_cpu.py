@@ -1,0 +1,174 @@
+"""Mamba's selective scan (selective_scan.py) compiled for CPU tensors: selective_scan_cpu.cpp,
+built on first use (infra/compiled_library.py) and registered as torch custom ops, so that
+torch.compile keeps them in its graph. They replace the whole forward and backward of the scan's
+autograd node, the elementwise work around the state included.
+
+Each (batch row, block of channels) walks the sequence with its state in cache, where the torch
+kernels stream every step's (B, d_inner, N) state through memory; the arithmetic is the same.
+The states at segment boundaries (every SEGMENT_STEPS steps) are saved as the torch kernels do.
+"""
+
+import ctypes
+import functools
+import math
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from infra.compiled_library import BuildError, load_library
+from infra.errors import ConfigError
+
+from . import selective_scan
+
+SOURCE = Path(__file__).with_name("selective_scan_cpu.cpp")
+WIDEST_BLOCK = 256  # channels per work item: longer loops over channels vectorise better...
+NARROWEST_BLOCK = 16
+ITEMS_PER_THREAD = 4  # ...but there should be enough items to keep the threads busy
+SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}
+
+
+@functools.cache
+def library() -> ctypes.CDLL:
+    return load_library(SOURCE)
+
+
+@functools.cache
+def cpu_kernel_ready() -> bool:
+    """Whether the kernels build here; the first failure is said once, as a warning."""
+    try:
+        library()
+    except BuildError as error:
+        message = f"Mamba's compiled CPU scan is unavailable, using the torch scan: {error}"
+        warnings.warn(message, stacklevel=2)
+        return False
+    return True
+
+
+def require_cpu_kernel(field: str) -> None:
+    """Refuse the config field `field` = "cpu" where the kernels do not build."""
+    try:
+        library()
+    except BuildError as error:
+        message = f'{field} "cpu" needs a C++ compiler ({error}): set CXX or use "fused"'
+        raise ConfigError(message) from None
+
+
+def channel_block(batch: int, d_inner: int) -> int:
+    """Channels per work item: as wide as WIDEST_BLOCK allows while the items are at least
+    ITEMS_PER_THREAD per thread."""
+    block = min(d_inner, WIDEST_BLOCK)
+    while block > NARROWEST_BLOCK and batch * math.ceil(d_inner / block) < (
+        ITEMS_PER_THREAD * torch.get_num_threads()
+    ):
+        block = math.ceil(block / 2)
+    return block
+
+
+def pointers(*tensors: torch.Tensor) -> list[ctypes.c_void_p]:
+    return [ctypes.c_void_p(tensor.data_ptr()) for tensor in tensors]
+
+
+def sizes(x: torch.Tensor, A: torch.Tensor, D: torch.Tensor) -> list[ctypes.c_int64]:
+    """batch, T, d_inner, N, the row strides of A and D, segment, block and threads, as the
+    kernels take them."""
+    batch, T, d_inner = x.shape
+    strides = (
+        A.stride(0),
+        D.stride(0),
+        selective_scan.SEGMENT_STEPS,
+        channel_block(batch, d_inner),
+    )
+    values = (batch, T, d_inner, A.shape[-1], *strides, torch.get_num_threads())
+    return [ctypes.c_int64(value) for value in values]
+
+
+def kernel_layout(A: torch.Tensor, D: torch.Tensor, *tensors: torch.Tensor) -> list[torch.Tensor]:
+    """A (B, d_inner, N) and D (B, d_inner) with contiguous rows, left expanded along the batch
+    (stride 0) where they are, and the other tensors contiguous."""
+    A = A if A.stride()[1:] == (A.shape[2], 1) else A.contiguous()
+    D = D if D.stride(1) == 1 else D.contiguous()
+    return [A, D, *(tensor.contiguous() for tensor in tensors)]
+
+
+def segments(T: int) -> int:
+    return math.ceil(T / selective_scan.SEGMENT_STEPS)
+
+
+@torch.library.custom_op("decision_backbones::selective_scan", mutates_args=())
+def cpu_selective_scan(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor,
+    z: torch.Tensor,
+    h0: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """out (B, T, d_inner), the final state (B, d_inner, N) and the states at segment starts
+    (B, segments, d_inner, N), from dt = softplus(delta) and the rest of `selective_scan`'s
+    inputs (A and D expanded along the batch)."""
+    A, D, x, dt, B, C, z, h0 = kernel_layout(A, D, x, dt, B, C, z, h0)
+    out, h_last = torch.empty_like(x), torch.empty_like(h0)
+    boundaries = x.new_empty(x.shape[0], segments(x.shape[1]), *h0.shape[1:])
+    kernel = getattr(library(), f"selective_scan_forward_{SUFFIXES[x.dtype]}")
+    kernel(*pointers(x, dt, A, B, C, D, z, h0, out, h_last, boundaries), *sizes(x, A, D))
+    return out, h_last, boundaries
+
+
+@cpu_selective_scan.register_fake
+def _(x, dt, A, B, C, D, z, h0):
+    boundaries = x.new_empty(x.shape[0], segments(x.shape[1]), *h0.shape[1:])
+    return torch.empty_like(x), torch.empty_like(h0), boundaries
+
+
+@torch.library.custom_op("decision_backbones::selective_scan_backward", mutates_args=())
+def cpu_selective_scan_backward(
+    x: torch.Tensor,
+    delta: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor,
+    z: torch.Tensor,
+    boundaries: torch.Tensor,
+    grad_out: torch.Tensor,
+    grad_h_last: torch.Tensor,
+) -> list[torch.Tensor]:
+    """The gradients of x, delta, A, B, C, D, z and h0 (those of A and D per batch row)."""
+    A, D, *tensors = kernel_layout(A, D, x, delta, dt, B, C, z, boundaries, grad_out, grad_h_last)
+    x, delta, dt, B, C, z, boundaries, grad_out, grad_h_last = tensors
+    blocks = math.ceil(x.shape[2] / channel_block(x.shape[0], x.shape[2]))
+    grad_x, grad_delta, grad_z = (torch.empty_like(x) for _ in range(3))
+    grad_A, grad_h0 = (torch.empty_like(grad_h_last) for _ in range(2))
+    grad_D = x.new_empty(x.shape[0], x.shape[2])
+    # Each block's own sums over its channels, (blocks, B, T, N), added up below
+    grad_B_blocks, grad_C_blocks = (B.new_empty(blocks, *B.shape) for _ in range(2))
+    inputs = (x, delta, dt, A, B, C, D, z, boundaries, grad_out, grad_h_last)
+    outputs = (grad_x, grad_delta, grad_A, grad_B_blocks, grad_C_blocks, grad_D, grad_z, grad_h0)
+    kernel = getattr(library(), f"selective_scan_backward_{SUFFIXES[x.dtype]}")
+    kernel(*pointers(*inputs, *outputs), *sizes(x, A, D))
+    grad_B, grad_C = grad_B_blocks.sum(0), grad_C_blocks.sum(0)
+    return [grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0]
+
+
+@cpu_selective_scan_backward.register_fake
+def _(x, delta, dt, A, B, C, D, z, boundaries, grad_out, grad_h_last):
+    like = (x, x, grad_h_last, B, C, x[:, 0], z, grad_h_last)
+    return [torch.empty_like(tensor, memory_format=torch.contiguous_format) for tensor in like]
+
+
+def cpu_scan_forward(x, delta, A, B, C, D, z, h0):
+    """`selective_scan`'s forward: out, the final state and the segment boundaries."""
+    return cpu_selective_scan(x, F.softplus(delta), A, B, C, D, z, h0)  # Alg. 2, line 4
+
+
+def cpu_scan_backward(x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last):
+    """`selective_scan`'s backward: the gradients of x, delta, A, B, C, D, z and h0."""
+    dt = F.softplus(delta)
+    return tuple(
+        cpu_selective_scan_backward(x, delta, dt, A, B, C, D, z, boundaries, grad_out, grad_h_last)
+    )

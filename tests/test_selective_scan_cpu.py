@@ -1,0 +1,158 @@
+"""Mamba's compiled CPU kernels (selective_scan_cpu.cpp) against the fused torch scan: values,
+every gradient and the carried state in float64, across segments and channel blocks; members
+under vmap; bf16 inputs; torch.compile; how "auto" picks them and what a missing compiler gets."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import agents.selective_scan
+import agents.selective_scan_cpu
+from agents.mamba import MambaConfig
+from agents.selective_scan import selective_scan
+from agents.selective_scan_cpu import cpu_kernel_ready
+from infra.errors import InputError
+from tests.conftest import relative_error
+from tests.test_selective_scan import BATCH, assert_layers_agree, mamba_layer, members_agree
+
+pytestmark = pytest.mark.skipif(not cpu_kernel_ready(), reason="no C++ compiler")
+
+
+@pytest.fixture(params=["one block", "blocks and segments"])
+def tiling(request, monkeypatch) -> str:
+    """The whole width in one block, or blocks of 5 channels (the last one narrower: d_inner 32)
+    and segments of 8 steps."""
+    if request.param == "blocks and segments":
+        monkeypatch.setattr(agents.selective_scan_cpu, "WIDEST_BLOCK", 5)
+        monkeypatch.setattr(agents.selective_scan_cpu, "NARROWEST_BLOCK", 5)
+        monkeypatch.setattr(agents.selective_scan, "SEGMENT_STEPS", 8)
+    return request.param
+
+
+@pytest.mark.parametrize("length", [1, 9, 70])  # 70: two segments of 64, or nine of 8
+def test_cpu_kernels_match_the_fused_scan(tiling, length):
+    """y, the final state, and the gradients of x, the initial state and every parameter
+    (through every input of the scan)."""
+    assert_layers_agree("cpu", "fused", length, torch.device("cpu"), tolerance=1e-9)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_result_does_not_depend_on_the_threads(threads):
+    """Work items split among threads: the forward pass is the same bit for bit; the gradients
+    of B and C, summed per block of channels (blocks narrow with more threads), agree."""
+    layer, x = mamba_layer("cpu"), torch.randn(3, 40, 16, dtype=torch.float64, requires_grad=True)
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for count in (2, threads):
+            torch.set_num_threads(count)
+            y = layer(x)
+            results.append([y, *torch.autograd.grad(y.square().sum(), [x, *layer.parameters()])])
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(results[0][0], results[1][0])
+    for got, want in zip(*results, strict=True):
+        assert relative_error(got, want) <= 1e-12
+
+
+def test_float32_matches_the_fused_scan():
+    """Its exp is a polynomial (relative error < 2e-7): float32 agrees to float32's accuracy."""
+    torch.manual_seed(0)
+    batch, T, d_inner, N = 3, 100, 40, 16
+    x, delta, z = (torch.randn(batch, T, d_inner) for _ in range(3))
+    B, C = (torch.randn(batch, T, N) for _ in range(2))
+    A, D = -torch.rand(d_inner, N) * 8 - 0.1, torch.rand(d_inner)
+    inputs = [t.requires_grad_() for t in (x, delta, A, B, C, D, z, torch.rand(batch, d_inner, N))]
+    compiled, fused = selective_scan(*inputs, kernel="cpu"), selective_scan(*inputs)
+    for got, want in zip(compiled, fused, strict=True):
+        assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+    weights = torch.randn_like(fused[0])
+    gradients = [torch.autograd.grad((out * weights).sum(), inputs) for out, _ in (compiled, fused)]
+    for got, want in zip(*gradients, strict=True):
+        assert (got - want).abs().max() <= 1e-4 * want.abs().max()
+
+
+def test_bf16_inputs_scan_in_float32():
+    torch.manual_seed(0)
+    batch, T, d_inner, N = 2, 20, 24, 16
+    x, delta, z = (torch.randn(batch, T, d_inner) for _ in range(3))
+    B, C = (torch.randn(batch, T, N) for _ in range(2))
+    A, D = -torch.rand(d_inner, N) - 0.1, torch.rand(d_inner)
+    halves = [t.bfloat16().requires_grad_() for t in (x, delta, A, B, C, D, z)]
+    h0 = torch.rand(batch, d_inner, N)
+    compiled, fused = selective_scan(*halves, h0, kernel="cpu"), selective_scan(*halves, h0)
+    assert all(t.dtype == torch.float32 for t in compiled)
+    for got, want in zip(compiled, fused, strict=True):
+        assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+    weights = torch.randn_like(fused[0])
+    gradients = [torch.autograd.grad((out * weights).sum(), halves) for out, _ in (compiled, fused)]
+    for got, want in zip(*gradients, strict=True):
+        assert got.dtype == torch.bfloat16
+        assert (got - want).float().abs().max() <= 1e-2 * want.float().abs().max()
+
+
+def test_vmap_over_members_matches_each_member():
+    members_agree("cpu", torch.device("cpu"), tolerance=1e-12)
+
+
+def test_torch_compile_keeps_the_kernels_in_one_graph():
+    """Registered as custom ops: fullgraph tracing passes through them, forward and backward."""
+    layer = mamba_layer("cpu")
+    x = torch.randn(BATCH, 21, 16, dtype=torch.float64, requires_grad=True)
+    compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")
+    expected = torch.autograd.grad(layer(x).sum(), x)[0]
+    assert torch.allclose(torch.autograd.grad(compiled(x).sum(), x)[0], expected, rtol=1e-12)
+
+
+def test_auto_is_the_compiled_scan_on_cpu():
+    layer = MambaConfig(d_model=8).make_mixer()
+    assert layer.scan == "auto" and layer.scan_kind(torch.zeros(1, 2, 16)) == "cpu"
+
+
+def test_a_cpu_scan_on_another_device_is_refused_in_one_line():
+    with pytest.raises(InputError, match='scan "cpu" runs on CPU tensors only, not meta'):
+        selective_scan(
+            *(torch.zeros(1, 2, 3, device="meta") for _ in range(2)),
+            *(torch.zeros(2, 3, 4, device="meta") for _ in range(6)),
+            kernel="cpu",
+        )
+
+
+NO_COMPILER = """
+import warnings, torch
+from agents.mamba import MambaConfig
+from infra.errors import ConfigError
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    kind = MambaConfig(d_model=8).make_mixer().scan_kind(torch.zeros(1, 2, 16))
+print(kind)
+print(*(str(w.message) for w in caught), sep="\\n")
+try:
+    MambaConfig(scan="cpu")
+except ConfigError as error:
+    print(error)
+"""
+
+
+def test_without_a_compiler_auto_falls_back_and_cpu_is_refused(tmp_path):
+    """A fresh process with CXX naming no compiler and an empty cache: "auto" says once why it
+    takes the torch scan; scan="cpu" is refused by the config, in one line."""
+    environment = {"CXX": "no-such-compiler", "XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin"}
+    printed = subprocess.run(
+        [sys.executable, "-c", NO_COMPILER],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+        cwd=agents.selective_scan.__file__.rsplit("/agents/", 1)[0],
+    ).stdout.splitlines()
+    assert printed[0] == "fused"
+    assert printed[1].startswith("Mamba's compiled CPU scan is unavailable, using the torch scan")
+    assert "CXX=no-such-compiler not found" in printed[1]
+    assert printed[2] == (
+        'MambaConfig.scan "cpu" needs a C++ compiler (no C++ compiler: CXX=no-such-compiler not '
+        'found on PATH): set CXX or use "fused"'
+    )
+    assert not list(tmp_path.iterdir())  # nothing half-built
