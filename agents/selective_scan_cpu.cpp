@@ -9,14 +9,12 @@
 // whole sequence, where torch's kernels stream every step's (B, d_inner, N) state through
 // memory, and the elementwise work around the state is done in the same pass. Sums over
 // channels (the gradients of B and C) are written per block and added up by the caller.
-// Threads are plain std::threads, one set per call: no second OpenMP runtime beside torch's.
 // Contiguous row-major tensors; A and D may be expanded along the batch (row stride 0).
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -52,18 +50,19 @@ struct Shape {
     int64_t segments() const { return (T + segment - 1) / segment; }
 };
 
-// Calls work(item) for item in [0, items) on `threads` threads, in contiguous ranges.
-template <typename Work>
+// Calls work(item, scratch) for item in [0, items) on `threads` threads, in contiguous ranges,
+// with one Scratch per thread: buffers allocated (and their pages faulted in) once per thread,
+// not once per item. OpenMP's threads are torch's own: this library links libgomp, which the
+// loader resolves to the copy torch has loaded, so the kernels run on the threads that torch
+// keeps warm (threads of its own would wait for torch's, still spinning, to yield the cores).
+template <typename Scratch, typename Work>
 void parallel_items(int64_t items, int64_t threads, Work work) {
-    threads = std::max<int64_t>(1, std::min(threads, items));
-    auto range = [&](int64_t first) {
-        for (int64_t item = first * items / threads; item < (first + 1) * items / threads; ++item)
-            work(item);
-    };
-    std::vector<std::thread> pool;
-    for (int64_t t = 1; t < threads; ++t) pool.emplace_back(range, t);
-    range(0);
-    for (auto& thread : pool) thread.join();
+#pragma omp parallel num_threads(std::max<int64_t>(1, std::min(threads, items)))
+    {
+        Scratch scratch;
+#pragma omp for schedule(static)
+        for (int64_t item = 0; item < items; ++item) work(item, scratch);
+    }
 }
 
 // A work item's state is held channel-minor, (N, width): the loops over channels are the
@@ -116,13 +115,23 @@ void walk(const Shape& s, int64_t row, int64_t d0, int64_t width, int64_t start,
     }
 }
 
+// Per-thread buffers, each resized to what an item needs (a no-op after the first item).
+template <typename F>
+struct Scratch {
+    std::vector<F> h, A, y, u, g, dA, h_start, states, dy, d_dt, d_u, dD;
+};
+
 template <typename F>
 void forward(const Inputs<F>& in, const F* h0, F* out, F* h_last, F* boundaries, Shape s,
              int64_t threads) {
-    parallel_items(s.batch * s.blocks(), threads, [&](int64_t item) {
+    parallel_items<Scratch<F>>(s.batch * s.blocks(), threads, [&](int64_t item, Scratch<F>& buf) {
         const int64_t row = item / s.blocks(), d0 = item % s.blocks() * s.block;
         const int64_t width = std::min(s.block, s.d_inner - d0), N = s.N;
-        std::vector<F> h(N * width), A(N * width), y(s.segment * width), u(width);
+        const int64_t steps = std::min(s.segment, s.T);  // in a segment, at most
+        auto& [h, A, y, u, g, dA, h_start, states, dy, d_dt, d_u, dD] = buf;
+        for (auto* buffer : {&h, &A}) buffer->resize(N * width);
+        y.resize(steps * width);
+        u.resize(width);
         load_state(in.A + row * s.a_row_stride + d0 * N, width, N, A.data());
         load_state(h0 + (row * s.d_inner + d0) * N, width, N, h.data());
         const F* D = in.D + row * s.d_row_stride + d0;
@@ -152,14 +161,19 @@ struct Gradients {
 template <typename F>
 void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out,
               const F* grad_h_last, const Gradients<F>& grad, Shape s, int64_t threads) {
-    parallel_items(s.batch * s.blocks(), threads, [&](int64_t item) {
+    parallel_items<Scratch<F>>(s.batch * s.blocks(), threads, [&](int64_t item, Scratch<F>& buf) {
         const int64_t row = item / s.blocks(), block = item % s.blocks(), d0 = block * s.block;
         const int64_t width = std::min(s.block, s.d_inner - d0), N = s.N;
         const int64_t state_offset = (row * s.d_inner + d0) * N;
+        const int64_t steps = std::min(s.segment, s.T);  // in a segment, at most
         // g = dL/dh at the step at hand, from the steps after it; (N, width) as the states
-        std::vector<F> g(N * width), A(N * width), dA(N * width, F(0)), h_start(N * width);
-        std::vector<F> h(N * width), states(s.segment * N * width), y(s.segment * width);
-        std::vector<F> u(width), dy(width), d_dt(width), d_u(width), dD(width, F(0));
+        auto& [h, A, y, u, g, dA, h_start, states, dy, d_dt, d_u, dD] = buf;
+        for (auto* buffer : {&h, &A, &g, &h_start}) buffer->resize(N * width);
+        for (auto* buffer : {&u, &dy, &d_dt, &d_u}) buffer->resize(width);
+        dA.assign(N * width, F(0));
+        dD.assign(width, F(0));
+        states.resize(steps * N * width);
+        y.resize(steps * width);
         load_state(grad_h_last + state_offset, width, N, g.data());
         load_state(in.A + row * s.a_row_stride + d0 * N, width, N, A.data());
         const F* D = in.D + row * s.d_row_stride + d0;

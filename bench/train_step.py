@@ -4,9 +4,10 @@ side by side with a straightforward Decision Transformer loop on the same model.
     python bench/train_step.py [--device cpu] [--backbones min-gru mamba/reference] [--json PATH]
 
 A backbone is a registry name with its default config (`auto` scans: the Triton ones on CUDA
-where they import), or a name/scan variant: mamba/fused, mamba/reference, min-gru/chunked,
-min-lstm/chunked (default: every registry name and mamba/reference; on CUDA also the other
-variants, to set the Triton scans against the torch ones).
+where they import, mamba's compiled one on CPU where it builds), or a name/scan variant:
+mamba/fused, mamba/reference, min-gru/chunked, min-lstm/chunked (default: every registry name,
+mamba/reference and mamba/fused; on CUDA also the other variants, to set the Triton scans
+against the torch ones).
 
 - ours: train.py's step. Windows gathered on the device by WindowSampler, bf16 autocast and
   fused AdamW on CUDA, no host synchronisation (the loss is read only every log_every steps).
@@ -172,7 +173,7 @@ def main() -> None:
     # CORL uses 4 workers; on a 2-core CPU they would take the cores the model trains on.
     workers = args.loader_workers if args.loader_workers is not None else (4 if on_gpu else 0)
     dataset, dataset_note = load_or_build_dataset(args.dataset)
-    default_backbones = [*BACKBONES, *(VARIANTS if on_gpu else VARIANTS[:1])]
+    default_backbones = [*BACKBONES, *(VARIANTS if on_gpu else VARIANTS[:2])]
 
     # min-gru's step runs beside every other backbone's, so that their ratio is side by side.
     anchor, _ = our_step(

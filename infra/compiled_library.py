@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-std=c++20", "-pthread")
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-std=c++20")
 COMPILERS = ("c++", "g++", "clang++")
 
 
