@@ -86,4 +86,7 @@ def load_library(source_path: Path) -> ctypes.CDLL:
         except PermissionError:  # a read-only cache: build for this process alone
             target = Path(tempfile.mkdtemp()) / target.name
             compile_library(source_path, target, command)
-    return ctypes.CDLL(str(target))
+    try:
+        return ctypes.CDLL(str(target))
+    except OSError as error:  # e.g. a runtime library it links missing here
+        raise BuildError(f"cannot load {target.name}: {error}") from None
