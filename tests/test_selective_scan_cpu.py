@@ -15,7 +15,13 @@ from agents.selective_scan import selective_scan
 from agents.selective_scan_cpu import cpu_kernel_ready
 from infra.errors import InputError
 from tests.conftest import relative_error
-from tests.test_selective_scan import BATCH, assert_layers_agree, mamba_layer, members_agree
+from tests.test_selective_scan import (
+    BATCH,
+    assert_layers_agree,
+    bf16_inputs_scan_in_float32,
+    mamba_layer,
+    members_agree,
+)
 
 pytestmark = pytest.mark.skipif(not cpu_kernel_ready(), reason="no C++ compiler")
 
@@ -75,22 +81,7 @@ def test_float32_matches_the_fused_scan():
 
 
 def test_bf16_inputs_scan_in_float32():
-    torch.manual_seed(0)
-    batch, T, d_inner, N = 2, 20, 24, 16
-    x, delta, z = (torch.randn(batch, T, d_inner) for _ in range(3))
-    B, C = (torch.randn(batch, T, N) for _ in range(2))
-    A, D = -torch.rand(d_inner, N) - 0.1, torch.rand(d_inner)
-    halves = [t.bfloat16().requires_grad_() for t in (x, delta, A, B, C, D, z)]
-    h0 = torch.rand(batch, d_inner, N)
-    compiled, fused = selective_scan(*halves, h0, kernel="cpu"), selective_scan(*halves, h0)
-    assert all(t.dtype == torch.float32 for t in compiled)
-    for got, want in zip(compiled, fused, strict=True):
-        assert (got - want).abs().max() <= 1e-5 * want.abs().max()
-    weights = torch.randn_like(fused[0])
-    gradients = [torch.autograd.grad((out * weights).sum(), halves) for out, _ in (compiled, fused)]
-    for got, want in zip(*gradients, strict=True):
-        assert got.dtype == torch.bfloat16
-        assert (got - want).float().abs().max() <= 1e-2 * want.float().abs().max()
+    bf16_inputs_scan_in_float32("cpu", torch.device("cpu"))
 
 
 def test_vmap_over_members_matches_each_member():
