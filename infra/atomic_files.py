@@ -10,17 +10,15 @@ from typing import IO
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside `path`; on success fsync it and rename it over `path`.
-    On an exception the temporary file is removed and `path` is left as it was."""
+def replaced_on_success(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` for the block to write; on success it is renamed over
+    `path` (and the rename made durable), on an exception removed, `path` left as it was."""
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        with os.fdopen(handle, mode) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; a run folder is meant to be shared
+        yield Path(temporary)
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; run folders and caches are shared
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -30,6 +28,16 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         os.fsync(directory)  # make the rename itself durable
     finally:
         os.close(directory)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside `path`; on success fsync it and rename it over `path`.
+    On an exception the temporary file is removed and `path` is left as it was."""
+    with replaced_on_success(path) as temporary, open(temporary, mode) as file:
+        yield file
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def write_json(path: str | Path, payload) -> None:

@@ -2,7 +2,8 @@
 with ctypes. The compiler is $CXX, else c++, g++ or clang++ from PATH, with -march=native: the
 cache key holds the source, the command, the compiler's version and the CPU's feature flags, so
 a home folder shared by different machines keeps one build per kind of CPU. A build writes a
-temporary file and renames it into place: processes building at once each get a whole library.
+temporary file and renames it into place (infra/atomic_files.py): processes building at once
+each get a whole library.
 """
 
 import ctypes
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .atomic_files import replaced_on_success
 from .errors import UsageError
 
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-std=c++20")
@@ -54,13 +56,11 @@ def build_key(source: bytes, command: list[str]) -> str:
 
 
 def compile_library(source_path: Path, target: Path, command: list[str]) -> None:
-    """Compile into a temporary file beside `target`, then rename it into place."""
+    """Compile into a temporary file beside `target`, renamed into place once whole."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    try:
+    with replaced_on_success(target) as temporary:
         compiled = subprocess.run(
-            [*command, "-shared", "-fPIC", str(source_path), "-o", temporary],
+            [*command, "-shared", "-fPIC", str(source_path), "-o", str(temporary)],
             capture_output=True,
             text=True,
         )
@@ -70,9 +70,6 @@ def compile_library(source_path: Path, target: Path, command: list[str]) -> None
                 compiled.stderr.strip().splitlines()[-1] if compiled.stderr.strip() else "",
             )
             raise BuildError(f"{Path(command[0]).name} failed on {source_path.name}: {first_error}")
-        os.replace(temporary, target)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
 
 
 def load_library(source_path: Path) -> ctypes.CDLL:
