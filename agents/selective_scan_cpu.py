@@ -70,16 +70,11 @@ def pointers(*tensors: torch.Tensor) -> list[ctypes.c_void_p]:
     return [ctypes.c_void_p(tensor.data_ptr()) for tensor in tensors]
 
 
-def sizes(x: torch.Tensor, A: torch.Tensor, D: torch.Tensor) -> list[ctypes.c_int64]:
+def sizes(x: torch.Tensor, A: torch.Tensor, D: torch.Tensor, block: int) -> list[ctypes.c_int64]:
     """batch, T, d_inner, N, the row strides of A and D, segment, block and threads, as the
     kernels take them."""
     batch, T, d_inner = x.shape
-    strides = (
-        A.stride(0),
-        D.stride(0),
-        selective_scan.SEGMENT_STEPS,
-        channel_block(batch, d_inner),
-    )
+    strides = (A.stride(0), D.stride(0), selective_scan.SEGMENT_STEPS, block)
     values = (batch, T, d_inner, A.shape[-1], *strides, torch.get_num_threads())
     return [ctypes.c_int64(value) for value in values]
 
@@ -92,8 +87,10 @@ def kernel_layout(A: torch.Tensor, D: torch.Tensor, *tensors: torch.Tensor) -> l
     return [A, D, *(tensor.contiguous() for tensor in tensors)]
 
 
-def segments(T: int) -> int:
-    return math.ceil(T / selective_scan.SEGMENT_STEPS)
+def new_boundaries(x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """The states at segment starts, (B, segments, d_inner, N), to be written."""
+    segments = math.ceil(x.shape[1] / selective_scan.SEGMENT_STEPS)
+    return x.new_empty(x.shape[0], segments, *h0.shape[1:])
 
 
 @torch.library.custom_op("decision_backbones::selective_scan", mutates_args=())
@@ -111,17 +108,16 @@ def cpu_selective_scan(
     (B, segments, d_inner, N), from dt = softplus(delta) and the rest of `selective_scan`'s
     inputs (A and D expanded along the batch)."""
     A, D, x, dt, B, C, z, h0 = kernel_layout(A, D, x, dt, B, C, z, h0)
-    out, h_last = torch.empty_like(x), torch.empty_like(h0)
-    boundaries = x.new_empty(x.shape[0], segments(x.shape[1]), *h0.shape[1:])
+    out, h_last, boundaries = torch.empty_like(x), torch.empty_like(h0), new_boundaries(x, h0)
     kernel = getattr(library(), f"selective_scan_forward_{SUFFIXES[x.dtype]}")
-    kernel(*pointers(x, dt, A, B, C, D, z, h0, out, h_last, boundaries), *sizes(x, A, D))
+    block = channel_block(x.shape[0], x.shape[2])
+    kernel(*pointers(x, dt, A, B, C, D, z, h0, out, h_last, boundaries), *sizes(x, A, D, block))
     return out, h_last, boundaries
 
 
 @cpu_selective_scan.register_fake
 def _(x, dt, A, B, C, D, z, h0):
-    boundaries = x.new_empty(x.shape[0], segments(x.shape[1]), *h0.shape[1:])
-    return torch.empty_like(x), torch.empty_like(h0), boundaries
+    return torch.empty_like(x), torch.empty_like(h0), new_boundaries(x, h0)
 
 
 @torch.library.custom_op("decision_backbones::selective_scan_backward", mutates_args=())
@@ -141,7 +137,8 @@ def cpu_selective_scan_backward(
     """The gradients of x, delta, A, B, C, D, z and h0 (those of A and D per batch row)."""
     A, D, *tensors = kernel_layout(A, D, x, delta, dt, B, C, z, boundaries, grad_out, grad_h_last)
     x, delta, dt, B, C, z, boundaries, grad_out, grad_h_last = tensors
-    blocks = math.ceil(x.shape[2] / channel_block(x.shape[0], x.shape[2]))
+    block = channel_block(x.shape[0], x.shape[2])  # the kernel's and grad_B_blocks' alike
+    blocks = math.ceil(x.shape[2] / block)
     grad_x, grad_delta, grad_z = (torch.empty_like(x) for _ in range(3))
     grad_A, grad_h0 = (torch.empty_like(grad_h_last) for _ in range(2))
     grad_D = x.new_empty(x.shape[0], x.shape[2])
@@ -150,7 +147,7 @@ def cpu_selective_scan_backward(
     inputs = (x, delta, dt, A, B, C, D, z, boundaries, grad_out, grad_h_last)
     outputs = (grad_x, grad_delta, grad_A, grad_B_blocks, grad_C_blocks, grad_D, grad_z, grad_h0)
     kernel = getattr(library(), f"selective_scan_backward_{SUFFIXES[x.dtype]}")
-    kernel(*pointers(*inputs, *outputs), *sizes(x, A, D))
+    kernel(*pointers(*inputs, *outputs), *sizes(x, A, D, block))
     grad_B, grad_C = grad_B_blocks.sum(0), grad_C_blocks.sum(0)
     return [grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0]
 
