@@ -71,25 +71,25 @@ def rollout(
     running_return = np.zeros(num_envs)
     running_length = np.zeros(num_envs, dtype=np.int64)
     finished: list[list[tuple[float, int]]] = [[] for _ in range(num_envs)]
-    cpu_threads = ThreadsForFreeCores()  # fewer threads while other processes keep cores busy
-
-    while remaining.any():
-        cpu_threads.adjust()
-        actions = policy.act(observations)
-        observations, rewards, terminated, truncated, _ = envs.step(actions)
-        policy.observe(rewards)
-        counted = remaining > 0
-        running_return += np.where(counted, rewards, 0.0)
-        running_length += counted
-        ended = terminated | truncated
-        for env in np.flatnonzero(ended & counted):
-            finished[env].append((float(running_return[env]), int(running_length[env])))
-        running_return[ended] = 0.0
-        running_length[ended] = 0
-        remaining -= ended & counted
-        # The observation these rows just returned is the first of a new episode.
-        if ended.any():
-            policy.reset(ended)
+    # fewer threads while other processes keep cores busy
+    with ThreadsForFreeCores() as cpu_threads:
+        while remaining.any():
+            cpu_threads.adjust()
+            actions = policy.act(observations)
+            observations, rewards, terminated, truncated, _ = envs.step(actions)
+            policy.observe(rewards)
+            counted = remaining > 0
+            running_return += np.where(counted, rewards, 0.0)
+            running_length += counted
+            ended = terminated | truncated
+            for env in np.flatnonzero(ended & counted):
+                finished[env].append((float(running_return[env]), int(running_length[env])))
+            running_return[ended] = 0.0
+            running_length[ended] = 0
+            remaining -= ended & counted
+            # The observation these rows just returned is the first of a new episode.
+            if ended.any():
+                policy.reset(ended)
 
     episodes = [episode for env_episodes in finished for episode in env_episodes]
     return EpisodeStats(

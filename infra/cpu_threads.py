@@ -37,7 +37,9 @@ def own_busy_seconds() -> float:
 
 class ThreadsForFreeCores:
     """`adjust()` at every step; every `every_seconds` it sets torch's thread count to the
-    cores others left free over that time, between 1 and the count at construction."""
+    cores others left free over that time, between 1 and the count at construction. Used as a
+    context manager, it gives that count back on leaving: a loop that ran on a busy machine
+    leaves the next one (which takes the count it finds as its maximum) all the threads."""
 
     def __init__(self, every_seconds: float = 1.0):
         self.max_threads = torch.get_num_threads()
@@ -47,6 +49,13 @@ class ThreadsForFreeCores:
         )
         self.every_seconds = every_seconds
         self.last = self._sample() if self.enabled else None
+
+    def __enter__(self) -> "ThreadsForFreeCores":
+        return self
+
+    def __exit__(self, *exception) -> None:
+        if self.enabled:
+            torch.set_num_threads(self.max_threads)
 
     def _sample(self) -> tuple[float, float, float]:
         return time.monotonic(), machine_busy_seconds(), own_busy_seconds()

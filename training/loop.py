@@ -91,12 +91,12 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
         return scalars
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    cpu_threads = ThreadsForFreeCores()  # fewer threads while other processes keep cores busy
     trainee.train()
     step, scalars = start, {}
     try:
         progress = ProgressDisplay(run_dir.name, args.steps, completed=start)
-        with StopRequests() as stop, progress:
+        # fewer threads while other processes keep cores busy
+        with StopRequests() as stop, progress, ThreadsForFreeCores() as cpu_threads:
             window_start = time.perf_counter()
             for step in range(start + 1, args.steps + 1):
                 cpu_threads.adjust()
