@@ -11,6 +11,7 @@ The state carried between chunks is the conv window (the last d_conv - 1 inputs)
 
 Scans (`scan`): "fused" (selective_scan.py), "cpu" and "triton" (its compiled C++ and Triton
 kernels) and "reference", the linear scan over materialised (B, T, d_inner, N) A_bar and B_bar x.
+With "cpu" the convolution and its SiLU are compiled too (causal_conv_cpu.py).
 All compute in float32 (float64 if the model is), and so does the carried h.
 Parameter names and shapes are those of the reference implementation (mamba_simple.py), so its
 weights load one to one.
@@ -26,9 +27,10 @@ from torch import nn
 
 from infra.errors import ConfigError
 
+from .causal_conv_cpu import causal_conv_silu
+from .cpu_library import cpu_kernel_ready, require_cpu_kernel
 from .scan import in_scan_precision, linear_scan
 from .selective_scan import selective_scan
-from .selective_scan_cpu import cpu_kernel_ready, require_cpu_kernel
 from .stack import BackboneConfig
 from .triton_support import require_triton, resolve_scan, triton_imports
 
@@ -73,14 +75,14 @@ class Mamba(nn.Module):
         return F.silu(self.conv1d(padded)), padded[..., T:]
 
     def _selection(self, x: torch.Tensor):
-        """Delta before its softplus, B and C (Alg. 2, lines 2-4) from x (..., d_inner), in the
-        scans' precision with x: (..., d_inner), (..., N), (..., N), (..., d_inner)."""
-        dt_low, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        return in_scan_precision(self.dt_proj(dt_low), B, C, x)
+        """The low-rank step size, B and C (Alg. 2, lines 2-3: s_Delta's first projection, s_B
+        and s_C) from x (..., d_inner): (..., dt_rank), (..., N), (..., N)."""
+        return self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
 
-    def _discretised(self, delta, B, x):
+    def _discretised(self, dt_low, B, x):
         """A_bar = exp(Delta A) (Eq. 4, Alg. 2 line 5) and B_bar x = Delta B x, (..., d_inner, N)
-        each, from Delta before its softplus."""
+        each, in the scans' precision, from the low-rank step size."""
+        delta, B, x = in_scan_precision(self.dt_proj(dt_low), B, x)
         dt = F.softplus(delta)  # Alg. 2, line 4: (..., d_inner)
         A_bar = (dt.unsqueeze(-1) * -torch.exp(self.A_log.to(dt.dtype))).exp_()
         return A_bar, (dt * x).unsqueeze(-1) * B.unsqueeze(-2)
@@ -88,6 +90,7 @@ class Mamba(nn.Module):
     def _output(self, h, C, x, z, dtype) -> torch.Tensor:
         """out_proj of (C . h + D x) * SiLU(z): h (..., d_inner, N), C (..., N), x, z (..., d_inner)
         (Eq. 2b and Fig. 3's gate), projected in `dtype`."""
+        C, x = in_scan_precision(C, x)
         y = (h @ C.unsqueeze(-1)).squeeze(-1) + self.D * x  # (..., d_inner)
         return self.out_proj((y * F.silu(z)).to(dtype))
 
@@ -100,10 +103,12 @@ class Mamba(nn.Module):
         return resolve_scan(self.scan, x, "fused", triton_imports)
 
     def initial_state(self, batch_size: int):
+        """Zeros, as views of one zero: what the scan and the convolution save of them costs
+        nothing."""
         A_log, kernel_size = self.A_log, self.conv1d.kernel_size[0]
-        window = A_log.new_zeros(batch_size, self.d_inner, kernel_size - 1)
         h_dtype = torch.promote_types(A_log.dtype, torch.float32)  # the scans' precision
-        h = A_log.new_zeros(batch_size, self.d_inner, self.d_state, dtype=h_dtype)
+        window = A_log.new_zeros(()).expand(batch_size, self.d_inner, kernel_size - 1)
+        h = A_log.new_zeros((), dtype=h_dtype).expand(batch_size, self.d_inner, self.d_state)
         return window, h  # h: (B, d_inner, N)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,27 +116,34 @@ class Mamba(nn.Module):
 
     def forward_chunk(self, x: torch.Tensor, state):
         dtype, (window, h0) = x.dtype, state
-        x, z = self.in_proj(x).chunk(2, dim=-1)  # (B, T, d_inner) each
-        x, window = self._convolve(window, x.transpose(1, 2))  # (B, d_inner, T)
-        # Contiguous, so that x_proj and the scan save the same tensor (x_proj would copy a view)
-        delta, B, C, x = self._selection(x.transpose(1, 2).contiguous())  # x: (B, T, d_inner)
+        x, z = self.in_proj(x).chunk(2, dim=-1)  # (B, T, d_inner) each, views
         scan = self.scan_kind(x)
+        if scan == "cpu":
+            taps = self.conv1d.weight.squeeze(1)  # (d_inner, 1, K) -> (d_inner, K)
+            x, window = causal_conv_silu(x, window, taps, self.conv1d.bias)  # (B, T, d_inner)
+        else:
+            x, window = self._convolve(window, x.transpose(1, 2))  # (B, d_inner, T)
+            # Contiguous, so that x_proj and the scan save the same tensor (a view is copied),
+            # and z saved alone, not as a view that keeps all of in_proj's output
+            x, z = x.transpose(1, 2).contiguous(), z.contiguous()  # (B, T, d_inner) each
+        dt_low, B, C = self._selection(x)
         if scan == "reference":
-            A_bar, B_bar_x = self._discretised(delta, B, x)  # (B, T, d_inner, N) each
+            A_bar, B_bar_x = self._discretised(dt_low, B, x)  # (B, T, d_inner, N) each
             h = linear_scan(A_bar.flatten(2), B_bar_x.flatten(2), h0.flatten(1))  # (B, T, dN)
             h = h.unflatten(-1, (self.d_inner, self.d_state))  # (B, T, d_inner, N)
             return self._output(h, C, x, z, dtype), (window, h[:, -1])
         A = -torch.exp(self.A_log)  # (d_inner, N)
-        z = z.contiguous()  # saved for backward: as a view it would keep all of in_proj's output
-        out, h = selective_scan(x, delta, A, B, C, self.D, z, h0, kernel=scan)
+        step_size = self.dt_proj.weight, self.dt_proj.bias
+        out, h = selective_scan(x, dt_low, *step_size, A, B, C, self.D, z, h0, kernel=scan)
         return self.out_proj(out.to(dtype)), (window, h)
 
     def step(self, x_t: torch.Tensor, state):
         dtype, (window, h) = x_t.dtype, state
         x, z = self.in_proj(x_t).chunk(2, dim=-1)  # (B, d_inner) each
         x, window = self._convolve(window, x.unsqueeze(-1))  # (B, d_inner, 1)
-        delta, B, C, x = self._selection(x.squeeze(-1))  # x: (B, d_inner)
-        A_bar, B_bar_x = self._discretised(delta, B, x)  # (B, d_inner, N) each
+        x = x.squeeze(-1)  # (B, d_inner)
+        dt_low, B, C = self._selection(x)
+        A_bar, B_bar_x = self._discretised(dt_low, B, x)  # (B, d_inner, N) each
         h = A_bar * h + B_bar_x  # Eq. 2a
         return self._output(h, C, x, z, dtype), (window, h)
 

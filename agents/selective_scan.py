@@ -6,7 +6,8 @@ one autograd node that never holds a (B, T, d_inner, N) tensor:
     out_t = (C_t . h_t + D * x_t) * SiLU(z_t)                 (Eq. 2b, then the gate of Fig. 3)
 
 with x, delta, z (B, T, d_inner), B, C (B, T, N), A (B, d_inner, N), D (B, d_inner) and the
-state h (B, d_inner, N) carried in and out. A and D come expanded along the batch, so that every
+state h (B, d_inner, N) carried in and out; delta = dt_proj(dt_low) is computed inside the node
+(`step_sizes`), so that it need not be saved. A and D come expanded along the batch, so that every
 input is batch first and vmap folds members (several seeds) into the batch, each with its own A.
 
 The work is split in two levels:
@@ -202,19 +203,32 @@ def scan_kernels(kernel: str):
     return partial(around_states_forward, states[0]), partial(around_states_backward, states[1])
 
 
+def step_sizes(dt_low, dt_weight, dt_bias):
+    """delta = dt_proj(dt_low), Delta before its softplus (Alg. 2, line 4), per batch row:
+    dt_low (B, T, R), dt_weight (B, d_inner, R), dt_bias (B, d_inner) -> (B, T, d_inner). In the
+    scan's precision whatever autocast says, so that the backward recomputes the same values."""
+    with torch.autocast(dt_low.device.type, enabled=False):
+        return torch.baddbmm(dt_bias.unsqueeze(1), dt_low, dt_weight.transpose(1, 2))
+
+
 class _SelectiveScan(torch.autograd.Function):
-    """Saves its inputs and the segment boundaries: about 1/64 of the states."""
+    """Saves its inputs and the segment boundaries (about 1/64 of the states), but not delta:
+    the backward recomputes it from dt_proj's low-rank input, (B, T, R) against (B, T, d_inner).
+    A single segment's boundary is h0 itself, so h0 is saved instead: free for a zero state
+    (views of one zero, `Mamba.initial_state`)."""
 
     @staticmethod
-    def forward(x, delta, A, B, C, D, z, h0, kernel):
+    def forward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0, kernel):
+        delta = step_sizes(dt_low, dt_weight, dt_bias)
         return scan_kernels(kernel)[0](x, delta, A, B, C, D, z, h0)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        *tensors, _, kernel = inputs  # h0 is the first boundary
-        ctx.save_for_backward(*tensors, output[2])
+        *tensors, h0, kernel = inputs
+        boundaries = output[2]
+        ctx.save_for_backward(*tensors, h0.unsqueeze(1) if boundaries.shape[1] == 1 else boundaries)
         ctx.kernel = kernel
-        ctx.mark_non_differentiable(output[2])
+        ctx.mark_non_differentiable(boundaries)
 
     @staticmethod
     def backward(ctx, grad_out, grad_h_last, _):
@@ -231,8 +245,16 @@ class _SelectiveScanGradient(torch.autograd.Function):
     and its vmap rule folds the members into the batch there too."""
 
     @staticmethod
-    def forward(x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last, kernel):
-        return scan_kernels(kernel)[1](x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last)
+    def forward(
+        x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last, kernel
+    ):
+        delta = step_sizes(dt_low, dt_weight, dt_bias)
+        grad_x, grad_delta, *grads = scan_kernels(kernel)[1](
+            x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last
+        )
+        grad_dt_low = torch.bmm(grad_delta, dt_weight)  # (B, T, d_inner) @ (B, d_inner, R)
+        grad_dt_weight = torch.bmm(grad_delta.transpose(1, 2), dt_low)  # per row: (B, d_inner, R)
+        return grad_x, grad_dt_low, grad_dt_weight, grad_delta.sum(1), *grads
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -243,17 +265,20 @@ class _SelectiveScanGradient(torch.autograd.Function):
         return vmap_over_batch(_SelectiveScanGradient, info, in_dims, *inputs)
 
 
-def selective_scan(x, delta, A, B, C, D, z, h0, kernel: str = "fused"):
+def selective_scan(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0, kernel: str = "fused"):
     """out (B, T, d_inner) and the final state (B, d_inner, N), by the state kernels `kernel`
     ("fused": torch, any device; "cpu": selective_scan_cpu.py, compiled for CPU tensors;
-    "triton": selective_scan_triton.py), computed in float32
-    (float64 if given). Shapes as in the module's docstring; A (d_inner, N) and D (d_inner) are
-    expanded along the batch here."""
+    "triton": selective_scan_triton.py), computed in float32 (float64 if given). Delta before its
+    softplus is dt_proj(dt_low): dt_low (B, T, R), dt_weight (d_inner, R), dt_bias (d_inner). The
+    other shapes as in the module's docstring; A (d_inner, N), D (d_inner) and dt_proj's
+    parameters are expanded along the batch here."""
     if kernel == "triton":
         require_triton_device("scan", x)
     if kernel == "cpu" and x.device.type != "cpu":
         raise UsageError(f'scan "cpu" runs on CPU tensors only, not {x.device}: use "auto"')
     batch = x.shape[0]
-    A, D = A.expand(batch, *A.shape), D.expand(batch, *D.shape)
-    out, h_last, _ = _SelectiveScan.apply(*in_scan_precision(x, delta, A, B, C, D, z, h0), kernel)
+    rows = (t.expand(batch, *t.shape) for t in (dt_weight, dt_bias, A, D))
+    dt_weight, dt_bias, A, D = rows
+    inputs = in_scan_precision(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0)
+    out, h_last, _ = _SelectiveScan.apply(*inputs, kernel)
     return out, h_last

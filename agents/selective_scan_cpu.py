@@ -1,5 +1,5 @@
-"""Mamba's selective scan (selective_scan.py) compiled for CPU tensors: selective_scan_cpu.cpp,
-built on first use (infra/compiled_library.py) and registered as torch custom ops, so that
+"""Mamba's selective scan (selective_scan.py) compiled for CPU tensors: cpu_kernels/
+selective_scan.cpp, built on first use (cpu_library.py) and registered as torch custom ops, so that
 torch.compile keeps them in its graph. They replace the whole forward and backward of the scan's
 autograd node, the elementwise work around the state included.
 
@@ -8,51 +8,17 @@ kernels stream every step's (B, d_inner, N) state through memory; the arithmetic
 The states at segment boundaries (every SEGMENT_STEPS steps) are saved as the torch kernels do.
 """
 
-import ctypes
-import functools
 import math
-import warnings
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from infra.compiled_library import BuildError, load_library
-from infra.errors import ConfigError
-
 from . import selective_scan
+from .cpu_library import integers, kernel, pointers
 
-SOURCE = Path(__file__).with_name("selective_scan_cpu.cpp")
 WIDEST_BLOCK = 256  # channels per work item: longer loops over channels vectorise better...
 NARROWEST_BLOCK = 16
 ITEMS_PER_THREAD = 4  # ...but there should be enough items to keep the threads busy
-SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}
-
-
-@functools.cache
-def library() -> ctypes.CDLL:
-    return load_library(SOURCE)
-
-
-@functools.cache
-def cpu_kernel_ready() -> bool:
-    """Whether the kernels build here; the first failure is said once, as a warning."""
-    try:
-        library()
-    except BuildError as error:
-        message = f"Mamba's compiled CPU scan is unavailable, using the torch scan: {error}"
-        warnings.warn(message, stacklevel=2)
-        return False
-    return True
-
-
-def require_cpu_kernel(field: str) -> None:
-    """Refuse the config field `field` = "cpu" where the kernels do not build."""
-    try:
-        library()
-    except BuildError as error:
-        message = f'{field} "cpu" needs a C++ compiler ({error}): set CXX or use "fused"'
-        raise ConfigError(message) from None
 
 
 def channel_block(batch: int, d_inner: int) -> int:
@@ -66,25 +32,22 @@ def channel_block(batch: int, d_inner: int) -> int:
     return block
 
 
-def pointers(*tensors: torch.Tensor) -> list[ctypes.c_void_p]:
-    return [ctypes.c_void_p(tensor.data_ptr()) for tensor in tensors]
-
-
-def sizes(x: torch.Tensor, A: torch.Tensor, D: torch.Tensor, block: int) -> list[ctypes.c_int64]:
-    """batch, T, d_inner, N, the row strides of A and D, segment, block and threads, as the
-    kernels take them."""
+def sizes(x, A, D, z, block: int):
+    """batch, T, d_inner, N, the row strides of A and D, z's step stride, segment, block and
+    threads, as the kernels take them."""
     batch, T, d_inner = x.shape
-    strides = (A.stride(0), D.stride(0), selective_scan.SEGMENT_STEPS, block)
-    values = (batch, T, d_inner, A.shape[-1], *strides, torch.get_num_threads())
-    return [ctypes.c_int64(value) for value in values]
+    strides = (A.stride(0), D.stride(0), z.stride(1), selective_scan.SEGMENT_STEPS, block)
+    return integers(batch, T, d_inner, A.shape[-1], *strides, torch.get_num_threads())
 
 
-def kernel_layout(A: torch.Tensor, D: torch.Tensor, *tensors: torch.Tensor) -> list[torch.Tensor]:
+def kernel_layout(A, D, z, *tensors: torch.Tensor) -> list[torch.Tensor]:
     """A (B, d_inner, N) and D (B, d_inner) with contiguous rows, left expanded along the batch
-    (stride 0) where they are, and the other tensors contiguous."""
+    (stride 0) where they are, z (B, T, d_inner) with contiguous steps, left a view of a wider
+    tensor where it is, and the other tensors contiguous."""
     A = A if A.stride()[1:] == (A.shape[2], 1) else A.contiguous()
     D = D if D.stride(1) == 1 else D.contiguous()
-    return [A, D, *(tensor.contiguous() for tensor in tensors)]
+    z = z if z.stride(2) == 1 and z.stride(0) == z.shape[1] * z.stride(1) else z.contiguous()
+    return [A, D, z, *(tensor.contiguous() for tensor in tensors)]
 
 
 def new_boundaries(x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
@@ -107,11 +70,11 @@ def cpu_selective_scan(
     """out (B, T, d_inner), the final state (B, d_inner, N) and the states at segment starts
     (B, segments, d_inner, N), from dt = softplus(delta) and the rest of `selective_scan`'s
     inputs (A and D expanded along the batch)."""
-    A, D, x, dt, B, C, z, h0 = kernel_layout(A, D, x, dt, B, C, z, h0)
+    A, D, z, x, dt, B, C, h0 = kernel_layout(A, D, z, x, dt, B, C, h0)
     out, h_last, boundaries = torch.empty_like(x), torch.empty_like(h0), new_boundaries(x, h0)
-    kernel = getattr(library(), f"selective_scan_forward_{SUFFIXES[x.dtype]}")
     block = channel_block(x.shape[0], x.shape[2])
-    kernel(*pointers(x, dt, A, B, C, D, z, h0, out, h_last, boundaries), *sizes(x, A, D, block))
+    scan = kernel("selective_scan_forward", x.dtype)
+    scan(*pointers(x, dt, A, B, C, D, z, h0, out, h_last, boundaries), *sizes(x, A, D, z, block))
     return out, h_last, boundaries
 
 
@@ -135,19 +98,21 @@ def cpu_selective_scan_backward(
     grad_h_last: torch.Tensor,
 ) -> list[torch.Tensor]:
     """The gradients of x, delta, A, B, C, D, z and h0 (those of A and D per batch row)."""
-    A, D, *tensors = kernel_layout(A, D, x, delta, dt, B, C, z, boundaries, grad_out, grad_h_last)
-    x, delta, dt, B, C, z, boundaries, grad_out, grad_h_last = tensors
+    A, D, z, *tensors = kernel_layout(
+        A, D, z, x, delta, dt, B, C, boundaries, grad_out, grad_h_last
+    )
+    x, delta, dt, B, C, boundaries, grad_out, grad_h_last = tensors
     block = channel_block(x.shape[0], x.shape[2])  # the kernel's and grad_B_blocks' alike
     blocks = math.ceil(x.shape[2] / block)
-    grad_x, grad_delta, grad_z = (torch.empty_like(x) for _ in range(3))
+    grad_x, grad_delta, grad_z = (torch.empty_like(x) for _ in range(3))  # contiguous
     grad_A, grad_h0 = (torch.empty_like(grad_h_last) for _ in range(2))
     grad_D = x.new_empty(x.shape[0], x.shape[2])
     # Each block's own sums over its channels, (blocks, B, T, N), added up below
     grad_B_blocks, grad_C_blocks = (B.new_empty(blocks, *B.shape) for _ in range(2))
     inputs = (x, delta, dt, A, B, C, D, z, boundaries, grad_out, grad_h_last)
     outputs = (grad_x, grad_delta, grad_A, grad_B_blocks, grad_C_blocks, grad_D, grad_z, grad_h0)
-    kernel = getattr(library(), f"selective_scan_backward_{SUFFIXES[x.dtype]}")
-    kernel(*pointers(*inputs, *outputs), *sizes(x, A, D, block))
+    scan = kernel("selective_scan_backward", x.dtype)
+    scan(*pointers(*inputs, *outputs), *sizes(x, A, D, z, block))
     grad_B, grad_C = grad_B_blocks.sum(0), grad_C_blocks.sum(0)
     return [grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0]
 

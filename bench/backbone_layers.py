@@ -24,8 +24,8 @@ from functools import partial
 import torch
 
 from agents import BACKBONES
+from agents.cpu_library import cpu_kernel_ready
 from agents.fla_scan import fla_available
-from agents.selective_scan_cpu import cpu_kernel_ready
 from agents.triton_support import triton_imports
 from bench.common import (
     add_common_arguments,

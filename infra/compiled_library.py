@@ -1,9 +1,9 @@
-"""A C++ source compiled on first use into a shared library, cached per machine, and loaded
-with ctypes. The compiler is $CXX, else c++, g++ or clang++ from PATH, with -march=native: the
-cache key holds the source, the command, the compiler's version and the CPU's feature flags, so
-a home folder shared by different machines keeps one build per kind of CPU. A build writes a
-temporary file and renames it into place (infra/atomic_files.py): processes building at once
-each get a whole library.
+"""A folder of C++ sources compiled on first use into one shared library, cached per machine,
+and loaded with ctypes. The compiler is $CXX, else c++, g++ or clang++ from PATH, with
+-march=native: the cache key holds the sources and headers, the command, the compiler's version
+and the CPU's feature flags, so a home folder shared by different machines keeps one build per
+kind of CPU. A build writes a temporary file and renames it into place (infra/atomic_files.py):
+processes building at once each get a whole library.
 """
 
 import ctypes
@@ -49,18 +49,20 @@ def cpu_features() -> str:
     return next((line for line in lines if line.startswith(("flags", "Features"))), "")
 
 
-def build_key(source: bytes, command: list[str]) -> str:
+def build_key(files: list[Path], command: list[str]) -> str:
     version = subprocess.run([command[0], "--version"], capture_output=True, text=True).stdout
-    parts = (source, " ".join(command).encode(), version.encode(), cpu_features().encode())
+    contents = [part for path in files for part in (path.name.encode(), path.read_bytes())]
+    parts = (*contents, " ".join(command).encode(), version.encode(), cpu_features().encode())
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
-def compile_library(source_path: Path, target: Path, command: list[str]) -> None:
+def compile_library(folder: Path, target: Path, command: list[str]) -> None:
     """Compile into a temporary file beside `target`, renamed into place once whole."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    sources = [str(path) for path in sorted(folder.glob("*.cpp"))]
     with replaced_on_success(target) as temporary:
         compiled = subprocess.run(
-            [*command, "-shared", "-fPIC", str(source_path), "-o", str(temporary)],
+            [*command, "-shared", "-fPIC", *sources, "-o", str(temporary)],
             capture_output=True,
             text=True,
         )
@@ -69,20 +71,21 @@ def compile_library(source_path: Path, target: Path, command: list[str]) -> None
                 (line for line in compiled.stderr.splitlines() if "error" in line),
                 compiled.stderr.strip().splitlines()[-1] if compiled.stderr.strip() else "",
             )
-            raise BuildError(f"{Path(command[0]).name} failed on {source_path.name}: {first_error}")
+            raise BuildError(f"{Path(command[0]).name} failed on {folder.name}: {first_error}")
 
 
-def load_library(source_path: Path) -> ctypes.CDLL:
-    """The library built from `source_path`, from the cache or compiled now."""
+def load_library(folder: Path) -> ctypes.CDLL:
+    """The library built from the .cpp files in `folder` (which may include the .h files beside
+    them), from the cache or compiled now."""
     command = [find_compiler(), *FLAGS]
-    source = source_path.read_bytes()
-    target = cache_folder() / f"{source_path.stem}-{build_key(source, command)}.so"
+    files = sorted(path for path in folder.iterdir() if path.suffix in (".cpp", ".h"))
+    target = cache_folder() / f"{folder.name}-{build_key(files, command)}.so"
     if not target.exists():
         try:
-            compile_library(source_path, target, command)
+            compile_library(folder, target, command)
         except PermissionError:  # a read-only cache: build for this process alone
             target = Path(tempfile.mkdtemp()) / target.name
-            compile_library(source_path, target, command)
+            compile_library(folder, target, command)
     try:
         return ctypes.CDLL(str(target))
     except OSError as error:  # e.g. a runtime library it links missing here

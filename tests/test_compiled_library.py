@@ -1,5 +1,6 @@
-"""C++ sources compiled on first use: built once into the cache and reused, and a failed build
-says why in one line and leaves nothing behind."""
+"""Folders of C++ sources compiled on first use: built once into the cache and reused, rebuilt
+when a source or header changes, and a failed build says why in one line and leaves nothing
+behind."""
 
 import pytest
 
@@ -24,33 +25,37 @@ needs_compiler = pytest.mark.skipif(not have_compiler(), reason="no C++ compiler
 
 
 @needs_compiler
-def test_a_source_is_built_once_and_then_loaded_from_the_cache(tmp_path, cache):
-    source = tmp_path / "answer.cpp"
-    source.write_text('extern "C" int answer() { return 42; }\n')
-    assert load_library(source).answer() == 42
+def test_a_folder_is_built_once_and_then_loaded_from_the_cache(tmp_path, cache):
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "value.h").write_text("#define VALUE 42\n")
+    (folder / "answer.cpp").write_text(
+        '#include "value.h"\nextern "C" int answer() { return VALUE; }\n'
+    )
+    (folder / "double.cpp").write_text('extern "C" int twice(int v) { return 2 * v; }\n')
+    library = load_library(folder)
+    assert library.answer() == 42 and library.twice(4) == 8  # both sources, one library
     (built,) = cache.iterdir()  # the library alone: no temporary file left
-    assert built.name.startswith("answer-") and built.suffix == ".so"
+    assert built.name.startswith("answers-") and built.suffix == ".so"
     modified = built.stat().st_mtime_ns
-    assert load_library(source).answer() == 42
+    assert load_library(folder).answer() == 42
     assert list(cache.iterdir()) == [built] and built.stat().st_mtime_ns == modified
-    source.write_text('extern "C" int answer() { return 43; }\n')  # a new source, a new build
-    assert load_library(source).answer() == 43 and len(list(cache.iterdir())) == 2
+    (folder / "value.h").write_text("#define VALUE 43\n")  # a new header, a new build
+    assert load_library(folder).answer() == 43 and len(list(cache.iterdir())) == 2
 
 
 @needs_compiler
 def test_a_failed_build_says_why_in_one_line_and_leaves_nothing(tmp_path, cache):
-    source = tmp_path / "broken.cpp"
-    source.write_text("int broken( {\n")
-    with pytest.raises(BuildError, match=r"failed on broken\.cpp: .*error") as error:
-        load_library(source)
+    (tmp_path / "broken.cpp").write_text("int broken( {\n")
+    with pytest.raises(BuildError, match=r"failed on .*: .*broken\.cpp.*error") as error:
+        load_library(tmp_path)
     assert "\n" not in str(error.value)
     assert not cache.exists() or not list(cache.iterdir())
 
 
 def test_without_a_compiler_the_error_names_the_one_asked_for(tmp_path, cache, monkeypatch):
     monkeypatch.setenv("CXX", "no-such-compiler")
-    source = tmp_path / "answer.cpp"
-    source.write_text('extern "C" int answer() { return 42; }\n')
+    (tmp_path / "answer.cpp").write_text('extern "C" int answer() { return 42; }\n')
     with pytest.raises(BuildError, match="no C.. compiler: CXX=no-such-compiler not found on PATH"):
-        load_library(source)
+        load_library(tmp_path)
     assert not cache.exists()

@@ -19,6 +19,17 @@ from tests.conftest import relative_error
 BATCH, WIDTH = 2, 16  # d_inner 32
 
 
+def scan_inputs(batch, T, d_inner, N, device=None, rank=3) -> list[torch.Tensor]:
+    """Random inputs of `selective_scan` but h0: x, dt_low, dt_weight, dt_bias, A, B, C, D, z."""
+    x, z = (torch.randn(batch, T, d_inner, device=device) for _ in range(2))
+    dt_low = torch.randn(batch, T, rank, device=device)
+    dt_weight = torch.randn(d_inner, rank, device=device) / rank**0.5
+    dt_bias = torch.randn(d_inner, device=device)
+    B, C = (torch.randn(batch, T, N, device=device) for _ in range(2))
+    A = -torch.rand(d_inner, N, device=device) - 0.1
+    return [x, dt_low, dt_weight, dt_bias, A, B, C, torch.rand(d_inner, device=device), z]
+
+
 def mamba_layer(scan: str, seed: int = 0, d_state: int = 4) -> torch.nn.Module:
     torch.manual_seed(seed)
     layer = MambaConfig(d_model=WIDTH, d_state=d_state, scan=scan).make_mixer().double()
@@ -88,10 +99,12 @@ def test_gradients_of_every_input_match_finite_differences(monkeypatch):
     def inputs(*shape, low=-1.0):
         return (low + (1 - low) * torch.rand(*shape, dtype=torch.float64)).requires_grad_()
 
-    x, delta, z = inputs(batch, T, d_inner), inputs(batch, T, d_inner), inputs(batch, T, d_inner)
+    x, z, dt_low = inputs(batch, T, d_inner), inputs(batch, T, d_inner), inputs(batch, T, 2)
+    dt_weight, dt_bias = inputs(d_inner, 2), inputs(d_inner)
     A, D = inputs(d_inner, N, low=-2.0), inputs(d_inner)
     B, C, h0 = inputs(batch, T, N), inputs(batch, T, N), inputs(batch, d_inner, N)
-    assert torch.autograd.gradcheck(selective_scan, (x, delta, A, B, C, D, z, h0))
+    step_size = dt_low, dt_weight, dt_bias
+    assert torch.autograd.gradcheck(selective_scan, (x, *step_size, A, B, C, D, z, h0))
 
 
 def test_nothing_of_the_size_of_all_states_is_saved():
@@ -107,7 +120,7 @@ def test_nothing_of_the_size_of_all_states_is_saved():
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         layer(x).sum().backward()
     all_states = BATCH * 256 * layer.d_inner * layer.d_state
-    assert max(largest) * 8 <= all_states  # the largest: the conv's input, (B, d_inner, T + 3)
+    assert max(largest) * 8 <= all_states  # the largest: in_proj's output, (B, T, 2 d_inner)
 
 
 class ForwardChunk(torch.nn.Module):
@@ -162,11 +175,9 @@ def bf16_inputs_scan_in_float32(kernel: str, device):
     the same bf16 values; the gradients come back in bf16."""
     torch.manual_seed(0)
     batch, T, d_inner, N = 2, 20, 24, 16
-    x, delta, z = (torch.randn(batch, T, d_inner, device=device) for _ in range(3))
-    B, C = (torch.randn(batch, T, N, device=device) for _ in range(2))
-    A = -torch.rand(d_inner, N, device=device) - 0.1
-    D, h0 = torch.rand(d_inner, device=device), torch.rand(batch, d_inner, N).to(x)
-    halves = [t.bfloat16().requires_grad_() for t in (x, delta, A, B, C, D, z)]
+    inputs = scan_inputs(batch, T, d_inner, N, device)
+    h0 = torch.rand(batch, d_inner, N, device=device)
+    halves = [t.bfloat16().requires_grad_() for t in inputs]
     fast, reference = selective_scan(*halves, h0, kernel=kernel), selective_scan(*halves, h0)
     assert all(t.dtype == torch.float32 for t in fast)
     for got, want in zip(fast, reference, strict=True):
@@ -183,11 +194,8 @@ def test_bf16_autocast_scans_in_float32(device):
     same numbers as when given those bf16 values as float32."""
     torch.manual_seed(0)
     batch, T, d_inner, N = 2, 50, 8, 4
-    x, delta, z = (torch.randn(batch, T, d_inner, device=device) for _ in range(3))
-    B, C = (torch.randn(batch, T, N, device=device) for _ in range(2))
-    A, D = -torch.rand(d_inner, N, device=device) - 0.1, torch.rand(d_inner, device=device)
     h0 = torch.rand(batch, d_inner, N, device=device)
-    halves = [t.bfloat16() for t in (x, delta, A, B, C, D, z)]
+    halves = [t.bfloat16() for t in scan_inputs(batch, T, d_inner, N, device)]
     out, h = selective_scan(*halves, h0)
     assert out.dtype == h.dtype == torch.float32
     out_float, h_float = selective_scan(*(t.float() for t in halves), h0)

@@ -10,9 +10,9 @@ import torch
 
 import agents.selective_scan
 import agents.selective_scan_cpu
+from agents.cpu_library import cpu_kernel_ready
 from agents.mamba import MambaConfig
 from agents.selective_scan import selective_scan
-from agents.selective_scan_cpu import cpu_kernel_ready
 from infra.errors import InputError
 from tests.conftest import relative_error
 from tests.test_selective_scan import (
@@ -21,6 +21,7 @@ from tests.test_selective_scan import (
     bf16_inputs_scan_in_float32,
     mamba_layer,
     members_agree,
+    scan_inputs,
 )
 
 pytestmark = pytest.mark.skipif(not cpu_kernel_ready(), reason="no C++ compiler")
@@ -67,10 +68,9 @@ def test_float32_matches_the_fused_scan():
     """Its exp is a polynomial (relative error < 2e-7): float32 agrees to float32's accuracy."""
     torch.manual_seed(0)
     batch, T, d_inner, N = 3, 100, 40, 16
-    x, delta, z = (torch.randn(batch, T, d_inner) for _ in range(3))
-    B, C = (torch.randn(batch, T, N) for _ in range(2))
-    A, D = -torch.rand(d_inner, N) * 8 - 0.1, torch.rand(d_inner)
-    inputs = [t.requires_grad_() for t in (x, delta, A, B, C, D, z, torch.rand(batch, d_inner, N))]
+    inputs = [*scan_inputs(batch, T, d_inner, N), torch.rand(batch, d_inner, N)]
+    inputs[4] = -torch.rand(d_inner, N) * 8 - 0.1  # A: gates down to exp(-8 Delta)
+    inputs = [t.requires_grad_() for t in inputs]
     compiled, fused = selective_scan(*inputs, kernel="cpu"), selective_scan(*inputs)
     for got, want in zip(compiled, fused, strict=True):
         assert (got - want).abs().max() <= 1e-5 * want.abs().max()
@@ -104,11 +104,7 @@ def test_auto_is_the_compiled_scan_on_cpu():
 
 def test_a_cpu_scan_on_another_device_is_refused_in_one_line():
     with pytest.raises(InputError, match='scan "cpu" runs on CPU tensors only, not meta'):
-        selective_scan(
-            *(torch.zeros(1, 2, 3, device="meta") for _ in range(2)),
-            *(torch.zeros(2, 3, 4, device="meta") for _ in range(6)),
-            kernel="cpu",
-        )
+        selective_scan(*scan_inputs(1, 2, 3, 4, device="meta"), torch.zeros(1, 3, 4), kernel="cpu")
 
 
 NO_COMPILER = """
@@ -140,7 +136,7 @@ def test_without_a_compiler_auto_falls_back_and_cpu_is_refused(tmp_path):
         cwd=agents.selective_scan.__file__.rsplit("/agents/", 1)[0],
     ).stdout.splitlines()
     assert printed[0] == "fused"
-    assert printed[1].startswith("Mamba's compiled CPU scan is unavailable, using the torch scan")
+    assert printed[1].startswith("Mamba's compiled CPU kernels are unavailable, using torch's")
     assert "CXX=no-such-compiler not found" in printed[1]
     assert printed[2] == (
         'MambaConfig.scan "cpu" needs a C++ compiler (no C++ compiler: CXX=no-such-compiler not '

@@ -1,0 +1,134 @@
+"""Mamba's causal depthwise convolution and SiLU (mamba.py, Fig. 3's left branch) compiled for
+CPU tensors: cpu_kernels/causal_conv.cpp, registered as torch custom ops and wrapped in one
+autograd node. The node saves its input, which is a view of in_proj's output that the scan keeps
+anyway (z is its other half), and recomputes the convolution in the backward; torch's conv1d and
+SiLU would save the padded input, the convolution and its SiLU, each (B, T, d_inner).
+"""
+
+import torch
+
+from .cpu_library import integers, kernel, pointers
+from .scan import in_scan_precision, vmap_over_batch
+from .selective_scan_cpu import channel_block
+
+
+def sizes(x, weight, bias, block: int):
+    """batch, T, d_inner, taps, x's step stride, the row strides of weight and bias, block and
+    threads, as the kernels take them."""
+    batch, T, d_inner = x.shape
+    strides = (x.stride(1), weight.stride(0), bias.stride(0), block, torch.get_num_threads())
+    return integers(batch, T, d_inner, weight.shape[-1], *strides)
+
+
+def kernel_layout(x, window, weight, bias) -> list[torch.Tensor]:
+    """x (B, T, d_inner) with contiguous steps, left a view of a wider tensor where it is; weight
+    (B, d_inner, K) and bias (B, d_inner) with contiguous rows, left expanded along the batch
+    where they are; the window contiguous."""
+    x = x if x.stride(2) == 1 and x.stride(0) == x.shape[1] * x.stride(1) else x.contiguous()
+    weight = weight if weight.stride()[1:] == (weight.shape[2], 1) else weight.contiguous()
+    bias = bias if bias.stride(1) == 1 else bias.contiguous()
+    return [x, window.contiguous(), weight, bias]
+
+
+@torch.library.custom_op("decision_backbones::causal_conv_silu", mutates_args=())
+def cpu_causal_conv_silu(
+    x: torch.Tensor, window: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """SiLU(conv1d) (B, T, d_inner) of x (B, T, d_inner) after the window (B, d_inner, K - 1),
+    with taps weight (B, d_inner, K) and bias (B, d_inner), expanded along the batch."""
+    x, window, weight, bias = kernel_layout(x, window, weight, bias)
+    out = x.new_empty(x.shape)
+    convolve = kernel("causal_conv_silu_forward", x.dtype)
+    block = channel_block(x.shape[0], x.shape[2])
+    convolve(*pointers(x, window, weight, bias, out), *sizes(x, weight, bias, block))
+    return out
+
+
+@cpu_causal_conv_silu.register_fake
+def _(x, window, weight, bias):
+    return x.new_empty(x.shape)
+
+
+@torch.library.custom_op("decision_backbones::causal_conv_silu_backward", mutates_args=())
+def cpu_causal_conv_silu_backward(
+    x: torch.Tensor,
+    window: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    grad_out: torch.Tensor,
+) -> list[torch.Tensor]:
+    """The gradients of x, the window, weight and bias (those two per batch row)."""
+    x, window, weight, bias = kernel_layout(x, window, weight, bias)
+    grad_out = grad_out.contiguous()
+    grad_x = x.new_empty(x.shape)
+    grad_window = torch.empty_like(window)
+    grad_weight = x.new_empty(x.shape[0], *weight.shape[1:])
+    grad_bias = x.new_empty(x.shape[0], bias.shape[1])
+    gradients = (grad_x, grad_window, grad_weight, grad_bias)
+    convolve = kernel("causal_conv_silu_backward", x.dtype)
+    block = channel_block(x.shape[0], x.shape[2])
+    convolve(
+        *pointers(x, window, weight, bias, grad_out, *gradients), *sizes(x, weight, bias, block)
+    )
+    return list(gradients)
+
+
+@cpu_causal_conv_silu_backward.register_fake
+def _(x, window, weight, bias, grad_out):
+    batch, _, d_inner = x.shape
+    return [
+        x.new_empty(x.shape),
+        window.new_empty(window.shape),
+        x.new_empty(batch, *weight.shape[1:]),
+        x.new_empty(batch, d_inner),
+    ]
+
+
+class _CausalConvSiLU(torch.autograd.Function):
+    """Saves its inputs only: the convolution is recomputed in the backward."""
+
+    @staticmethod
+    def forward(x, window, weight, bias):
+        return cpu_causal_conv_silu(x, window, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return _CausalConvSiLUGradient.apply(*ctx.saved_tensors, grad_out)
+
+    @staticmethod
+    def vmap(info, in_dims, *inputs):
+        return vmap_over_batch(_CausalConvSiLU, info, in_dims, *inputs)
+
+
+class _CausalConvSiLUGradient(torch.autograd.Function):
+    """The backward pass as a node of its own, with its own vmap rule (as the scans')."""
+
+    @staticmethod
+    def forward(x, window, weight, bias, grad_out):
+        return tuple(cpu_causal_conv_silu_backward(x, window, weight, bias, grad_out))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass  # never differentiated
+
+    @staticmethod
+    def vmap(info, in_dims, *inputs):
+        return vmap_over_batch(_CausalConvSiLUGradient, info, in_dims, *inputs)
+
+
+def causal_conv_silu(x, window, weight, bias):
+    """SiLU of the causal depthwise convolution of x (B, T, d_inner) after the window (B,
+    d_inner, K - 1), with taps weight (d_inner, K) and bias (d_inner): the output (B, T, d_inner),
+    contiguous and in x's dtype (computed in float32, float64 if given), and the new window, the
+    last K - 1 steps of window and x."""
+    batch, T, _ = x.shape
+    taps = weight.shape[-1]
+    inputs = in_scan_precision(x, window, weight, bias)
+    rows = inputs[2].expand(batch, *weight.shape), inputs[3].expand(batch, *bias.shape)
+    out = _CausalConvSiLU.apply(*inputs[:2], *rows).to(x.dtype)
+    tail = torch.cat([window, x[:, max(0, T - taps + 1) :].transpose(1, 2)], dim=-1)
+    return out, tail[..., tail.shape[-1] - (taps - 1) :]  # (B, d_inner, K - 1)

@@ -1,0 +1,55 @@
+"""The compiled CPU kernels (cpu_kernels/: Mamba's selective scan and causal convolution), built
+on first use by infra/compiled_library.py and called through ctypes by selective_scan_cpu.py and
+causal_conv_cpu.py, which register them as torch custom ops."""
+
+import ctypes
+import functools
+import warnings
+from pathlib import Path
+
+import torch
+
+from infra.compiled_library import BuildError, load_library
+from infra.errors import ConfigError
+
+SOURCES = Path(__file__).with_name("cpu_kernels")
+SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}  # the kernels' names per dtype
+
+
+@functools.cache
+def library() -> ctypes.CDLL:
+    return load_library(SOURCES)
+
+
+def kernel(name: str, dtype: torch.dtype):
+    """The entry point `name` for tensors of `dtype`."""
+    return getattr(library(), f"{name}_{SUFFIXES[dtype]}")
+
+
+@functools.cache
+def cpu_kernel_ready() -> bool:
+    """Whether the kernels build here; the first failure is said once, as a warning."""
+    try:
+        library()
+    except BuildError as error:
+        message = f"Mamba's compiled CPU kernels are unavailable, using torch's: {error}"
+        warnings.warn(message, stacklevel=2)
+        return False
+    return True
+
+
+def require_cpu_kernel(field: str) -> None:
+    """Refuse the config field `field` = "cpu" where the kernels do not build."""
+    try:
+        library()
+    except BuildError as error:
+        message = f'{field} "cpu" needs a C++ compiler ({error}): set CXX or use "fused"'
+        raise ConfigError(message) from None
+
+
+def pointers(*tensors: torch.Tensor) -> list[ctypes.c_void_p]:
+    return [ctypes.c_void_p(tensor.data_ptr()) for tensor in tensors]
+
+
+def integers(*values: int) -> list[ctypes.c_int64]:
+    return [ctypes.c_int64(value) for value in values]
