@@ -1,14 +1,11 @@
-"""Mamba's causal depthwise convolution and SiLU (mamba.py, Fig. 3's left branch) compiled for
-CPU tensors: cpu_kernels/causal_conv.cpp, registered as torch custom ops and wrapped in one
-autograd node. The node saves its input, which is a view of in_proj's output that the scan keeps
-anyway (z is its other half), and recomputes the convolution in the backward; torch's conv1d and
-SiLU would save the padded input, the convolution and its SiLU, each (B, T, d_inner).
+"""Mamba's causal depthwise convolution and SiLU (causal_conv.py) compiled for CPU tensors:
+cpu_kernels/causal_conv.cpp, registered as torch custom ops, so that torch.compile keeps them in
+its graph. One work item is (batch row, block of channels), as for the scan.
 """
 
 import torch
 
 from .cpu_library import integers, kernel, pointers
-from .scan import in_scan_precision, vmap_over_batch
 from .selective_scan_cpu import channel_block
 
 
@@ -82,53 +79,3 @@ def _(x, window, weight, bias, grad_out):
         x.new_empty(batch, *weight.shape[1:]),
         x.new_empty(batch, d_inner),
     ]
-
-
-class _CausalConvSiLU(torch.autograd.Function):
-    """Saves its inputs only: the convolution is recomputed in the backward."""
-
-    @staticmethod
-    def forward(x, window, weight, bias):
-        return cpu_causal_conv_silu(x, window, weight, bias)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        return _CausalConvSiLUGradient.apply(*ctx.saved_tensors, grad_out)
-
-    @staticmethod
-    def vmap(info, in_dims, *inputs):
-        return vmap_over_batch(_CausalConvSiLU, info, in_dims, *inputs)
-
-
-class _CausalConvSiLUGradient(torch.autograd.Function):
-    """The backward pass as a node of its own, with its own vmap rule (as the scans')."""
-
-    @staticmethod
-    def forward(x, window, weight, bias, grad_out):
-        return tuple(cpu_causal_conv_silu_backward(x, window, weight, bias, grad_out))
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        pass  # never differentiated
-
-    @staticmethod
-    def vmap(info, in_dims, *inputs):
-        return vmap_over_batch(_CausalConvSiLUGradient, info, in_dims, *inputs)
-
-
-def causal_conv_silu(x, window, weight, bias):
-    """SiLU of the causal depthwise convolution of x (B, T, d_inner) after the window (B,
-    d_inner, K - 1), with taps weight (d_inner, K) and bias (d_inner): the output (B, T, d_inner),
-    contiguous and in x's dtype (computed in float32, float64 if given), and the new window, the
-    last K - 1 steps of window and x."""
-    batch, T, _ = x.shape
-    taps = weight.shape[-1]
-    inputs = in_scan_precision(x, window, weight, bias)
-    rows = inputs[2].expand(batch, *weight.shape), inputs[3].expand(batch, *bias.shape)
-    out = _CausalConvSiLU.apply(*inputs[:2], *rows).to(x.dtype)
-    tail = torch.cat([window, x[:, max(0, T - taps + 1) :].transpose(1, 2)], dim=-1)
-    return out, tail[..., tail.shape[-1] - (taps - 1) :]  # (B, d_inner, K - 1)

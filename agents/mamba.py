@@ -11,7 +11,7 @@ The state carried between chunks is the conv window (the last d_conv - 1 inputs)
 
 Scans (`scan`): "fused" (selective_scan.py), "cpu" and "triton" (its compiled C++ and Triton
 kernels) and "reference", the linear scan over materialised (B, T, d_inner, N) A_bar and B_bar x.
-With "cpu" the convolution and its SiLU are compiled too (causal_conv_cpu.py).
+The convolution and its SiLU are one autograd node (causal_conv.py), compiled with "cpu".
 All compute in float32 (float64 if the model is), and so does the carried h.
 Parameter names and shapes are those of the reference implementation (mamba_simple.py), so its
 weights load one to one.
@@ -27,7 +27,7 @@ from torch import nn
 
 from infra.errors import ConfigError
 
-from .causal_conv_cpu import causal_conv_silu
+from .causal_conv import causal_conv_silu
 from .cpu_library import cpu_kernel_ready, require_cpu_kernel
 from .scan import in_scan_precision, linear_scan
 from .selective_scan import selective_scan
@@ -118,14 +118,13 @@ class Mamba(nn.Module):
         dtype, (window, h0) = x.dtype, state
         x, z = self.in_proj(x).chunk(2, dim=-1)  # (B, T, d_inner) each, views
         scan = self.scan_kind(x)
-        if scan == "cpu":
-            taps = self.conv1d.weight.squeeze(1)  # (d_inner, 1, K) -> (d_inner, K)
-            x, window = causal_conv_silu(x, window, taps, self.conv1d.bias)  # (B, T, d_inner)
-        else:
+        if scan == "reference":
             x, window = self._convolve(window, x.transpose(1, 2))  # (B, d_inner, T)
-            # Contiguous, so that x_proj and the scan save the same tensor (a view is copied),
-            # and z saved alone, not as a view that keeps all of in_proj's output
-            x, z = x.transpose(1, 2).contiguous(), z.contiguous()  # (B, T, d_inner) each
+            x = x.transpose(1, 2)  # (B, T, d_inner)
+        else:
+            taps = self.conv1d.weight.squeeze(1)  # (d_inner, 1, K) -> (d_inner, K)
+            kernel = "cpu" if scan == "cpu" else "torch"
+            x, window = causal_conv_silu(x, window, taps, self.conv1d.bias, kernel)
         dt_low, B, C = self._selection(x)
         if scan == "reference":
             A_bar, B_bar_x = self._discretised(dt_low, B, x)  # (B, T, d_inner, N) each
@@ -164,11 +163,11 @@ class MambaConfig(BackboneConfig):
     """Largest initial step size Delta."""
     scan: ScanKind = "auto"
     """Selective scan: 'fused' (torch, any device: one autograd node that computes the states a
-    chunk at a time and saves only every 64th), 'cpu' (the same compiled from C++ on first use,
-    for CPU tensors; needs a C++ compiler), 'triton' (the same as Triton kernels on CUDA; needs
-    pip install -e ".[triton]"), 'reference' (the states of every step materialised:
-    (B, T, d_inner, d_state) tensors, for checking) or 'auto' (triton on CUDA where Triton
-    imports, cpu on CPU where it builds, else fused)."""
+    chunk at a time and saves only every 64th), 'cpu' (the same, and the convolution before it,
+    compiled from C++ on first use, for CPU tensors; needs a C++ compiler), 'triton' (the same
+    as Triton kernels on CUDA; needs pip install -e ".[triton]"), 'reference' (the states of
+    every step materialised: (B, T, d_inner, d_state) tensors, for checking) or 'auto' (triton
+    on CUDA where Triton imports, cpu on CPU where it builds, else fused)."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -1,20 +1,23 @@
-"""Mamba's compiled causal convolution and SiLU (causal_conv_cpu.py) against torch's conv1d and
-SiLU over the padded input: values, the new window and every gradient in float64, for inputs
-shorter than the window and for one tap, with x a view of a wider tensor as in the layer; and
-what the compiled Mamba layer saves for backward."""
+"""Mamba's causal convolution and SiLU as one node (causal_conv.py), by its compiled and its
+torch kernels, against torch's conv1d and SiLU over the padded input: values, the new window
+and every gradient in float64, for inputs shorter than the window and for one tap, with x a
+view of a wider tensor as in the layer; and what the Mamba layer saves for backward."""
+
+from functools import partial
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from agents.causal_conv_cpu import causal_conv_silu
+from agents.causal_conv import causal_conv_silu
 from agents.cpu_library import cpu_kernel_ready
 from agents.mamba import MambaConfig
 from agents.min_gru import MinGRUConfig
 from tests.conftest import relative_error
 from tests.test_selective_scan_cpu import tiling  # noqa: F401  (a fixture)
 
-pytestmark = pytest.mark.skipif(not cpu_kernel_ready(), reason="no C++ compiler")
+needs_compiler = pytest.mark.skipif(not cpu_kernel_ready(), reason="no C++ compiler")
+KERNELS = [pytest.param("cpu", marks=needs_compiler), "torch"]
 
 
 def torch_conv_silu(x, window, weight, bias):
@@ -24,9 +27,10 @@ def torch_conv_silu(x, window, weight, bias):
     return out.transpose(1, 2), padded[..., padded.shape[-1] - (weight.shape[1] - 1) :]
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("taps", [1, 4])
 @pytest.mark.parametrize("length", [1, 2, 9, 70])  # 1, 2: shorter than a window of 3
-def test_matches_torch_conv1d_and_silu(tiling, taps, length):  # noqa: F811
+def test_matches_torch_conv1d_and_silu(tiling, kernel, taps, length):  # noqa: F811
     torch.manual_seed(0)
     batch, d_inner = 3, 32
     # x as in the layer: the first half of in_proj's output, a view with 2 d_inner per step
@@ -36,7 +40,7 @@ def test_matches_torch_conv1d_and_silu(tiling, taps, length):  # noqa: F811
     bias = torch.randn(d_inner, dtype=torch.float64, requires_grad=True)
     inputs = (xz, window, weight, bias)
     results = []
-    for convolve in (causal_conv_silu, torch_conv_silu):
+    for convolve in (partial(causal_conv_silu, kernel=kernel), torch_conv_silu):
         out, new_window = convolve(xz[..., :d_inner], window, weight, bias)
         assert out.shape == (batch, length, d_inner) and new_window.shape == window.shape
         loss = (out * torch.linspace(-1, 2, out.numel()).view_as(out)).sum() + new_window.sum()
@@ -63,12 +67,13 @@ def saved_bytes_per_element(layer, x) -> float:
     return sum(storages.values()) / x.numel()
 
 
+@pytest.mark.parametrize("scan", [pytest.param("cpu", marks=needs_compiler), "fused"])
 @pytest.mark.parametrize("length", [20, 256])
-def test_the_compiled_mamba_layer_saves_at_most_three_times_min_grus_bytes(length):
+def test_the_mamba_layer_saves_at_most_three_times_min_grus_bytes(scan, length):
     """in_proj's output, x after the convolution, x_proj's output, every 64th state and
     out_proj's input; not the padded input, the convolution, delta, a copy of z or h0. (A batch
     of 16: what is saved of the (d_inner, N) parameter A is then small beside the rest.)"""
     x = torch.randn(16, length, 128)
-    mamba = MambaConfig(d_model=128, scan="cpu").make_mixer()
+    mamba = MambaConfig(d_model=128, scan=scan).make_mixer()
     min_gru = MinGRUConfig(d_model=128).make_mixer()
     assert saved_bytes_per_element(mamba, x) <= 3 * saved_bytes_per_element(min_gru, x)
