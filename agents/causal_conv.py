@@ -8,51 +8,47 @@ only: x is a view of in_proj's output, which the scan keeps anyway (z is its oth
 backward recomputes the convolution. torch's conv1d and SiLU would save the padded input, the
 convolution and its SiLU, each (B, T, d_inner).
 
-Kernels (a forward, backward pair): "cpu", compiled (causal_conv_cpu.py), or "torch", a
-grouped conv1d on any device. The weight (B, d_inner, K) and bias (B, d_inner) come expanded
+Kernels (a forward, backward pair): "cpu", compiled (causal_conv_cpu.py), or "torch", K
+shifted multiply-adds on any device. The weight (B, d_inner, K) and bias (B, d_inner) come expanded
 along the batch, so that vmap folds members (several seeds) into the batch, each with its own.
 """
 
 import torch
 import torch.nn.functional as F
 
-from .scan import in_scan_precision, vmap_over_batch
+from .scan import GradientFunction, RowwiseFunction, in_scan_precision
 
 
 def torch_forward(x, window, weight, bias):
-    """The pre-activation (1, B d_inner, T) and the padded input (1, B d_inner, K - 1 + T): one
-    grouped conv1d with a group per (batch row, channel), so that each row has its own taps."""
-    batch, T, d_inner = x.shape
-    padded = torch.cat([window, x.transpose(1, 2)], dim=-1)  # (B, d_inner, K - 1 + T)
-    padded = padded.reshape(1, batch * d_inner, -1)  # (1, B d_inner, K - 1 + T)
-    taps = weight.reshape(batch * d_inner, 1, weight.shape[-1])  # (B d_inner, 1, K)
-    pre = F.conv1d(padded, taps, bias.reshape(-1), groups=batch * d_inner)  # (1, B d_inner, T)
-    return pre, padded
+    """The pre-activation (B, T, d_inner) and the padded input x' (B, K - 1 + T, d_inner), as K
+    shifted multiply-adds over steps with contiguous channels: each row has its own taps, which
+    conv1d cannot take in one call."""
+    T, taps = x.shape[1], weight.shape[-1]
+    padded = torch.cat([window.transpose(1, 2), x], dim=1)  # (B, K - 1 + T, d_inner)
+    tap = weight.transpose(1, 2).unsqueeze(2)  # (B, d_inner, K) -> (B, K, 1, d_inner)
+    pre = tap[:, 0] * padded[:, :T]
+    for k in range(1, taps):
+        pre.addcmul_(tap[:, k], padded[:, k : k + T])
+    return pre.add_(bias.unsqueeze(1)), padded
 
 
 def torch_conv(x, window, weight, bias):
-    pre, _ = torch_forward(x, window, weight, bias)
-    batch, T, d_inner = x.shape
-    return F.silu(pre).view(batch, d_inner, T).transpose(1, 2).contiguous()  # (B, T, d_inner)
+    return F.silu(torch_forward(x, window, weight, bias)[0])  # (B, T, d_inner)
 
 
 def torch_conv_backward(x, window, weight, bias, grad_out):
     """The gradients of x, the window, weight and bias (those two per batch row)."""
-    batch, T, d_inner = x.shape
-    taps = weight.shape[-1]
+    T, taps = x.shape[1], weight.shape[-1]
     pre, padded = torch_forward(x, window, weight, bias)
-    sigma = torch.sigmoid(pre)
-    grad_pre = grad_out.transpose(1, 2).reshape(1, batch * d_inner, T)  # (1, B d_inner, T)
-    grad_pre = grad_pre * sigma * (1 + pre * (1 - sigma))  # SiLU'(pre)
-    kernel = weight.reshape(batch * d_inner, 1, taps)  # (B d_inner, 1, K)
-    grad_padded = F.conv_transpose1d(grad_pre, kernel, groups=batch * d_inner)
-    grad_padded = grad_padded.view(batch, d_inner, taps - 1 + T)
-    # dL/dw_k = sum_t dL/dpre_t x'_{t+k}, one tap at a time: (B d_inner,) each
-    grad_taps = [(grad_pre * padded[..., k : k + T]).sum(-1) for k in range(taps)]
-    grad_weight = torch.stack(grad_taps, dim=-1).view(batch, d_inner, taps)
-    grad_bias = grad_pre.sum(-1).view(batch, d_inner)
-    grad_x = grad_padded[..., taps - 1 :].transpose(1, 2)  # (B, T, d_inner)
-    return grad_x, grad_padded[..., : taps - 1], grad_weight, grad_bias
+    grad_pre = torch.ops.aten.silu_backward(grad_out, pre)  # (B, T, d_inner), in one pass
+    tap = weight.transpose(1, 2).unsqueeze(2)  # (B, d_inner, K) -> (B, K, 1, d_inner)
+    grad_padded = torch.zeros_like(padded)
+    for k in range(taps):  # dL/dx'_p = sum_k w_k dL/dpre_{p-k}
+        grad_padded[:, k : k + T].addcmul_(tap[:, k], grad_pre)
+    # dL/dw_k = sum_t dL/dpre_t x'_{t+k}: (B, d_inner) per tap
+    grad_weight = torch.stack([(grad_pre * padded[:, k : k + T]).sum(1) for k in range(taps)], -1)
+    grad_window = grad_padded[:, : taps - 1].transpose(1, 2)  # (B, d_inner, K - 1)
+    return grad_padded[:, taps - 1 :], grad_window, grad_weight, grad_pre.sum(1)
 
 
 def conv_kernels(kernel: str):
@@ -64,7 +60,7 @@ def conv_kernels(kernel: str):
     return torch_conv, torch_conv_backward
 
 
-class _CausalConvSiLU(torch.autograd.Function):
+class _CausalConvSiLU(RowwiseFunction):
     """Saves its inputs only: the convolution is recomputed in the backward."""
 
     @staticmethod
@@ -81,25 +77,11 @@ class _CausalConvSiLU(torch.autograd.Function):
         grads = _CausalConvSiLUGradient.apply(*ctx.saved_tensors, grad_out, ctx.kernel)
         return *grads, None
 
-    @staticmethod
-    def vmap(info, in_dims, *inputs):
-        return vmap_over_batch(_CausalConvSiLU, info, in_dims, *inputs)
 
-
-class _CausalConvSiLUGradient(torch.autograd.Function):
-    """The backward pass as a node of its own, with its own vmap rule (as the scans')."""
-
+class _CausalConvSiLUGradient(GradientFunction):
     @staticmethod
     def forward(x, window, weight, bias, grad_out, kernel):
         return tuple(conv_kernels(kernel)[1](x, window, weight, bias, grad_out))
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        pass  # never differentiated
-
-    @staticmethod
-    def vmap(info, in_dims, *inputs):
-        return vmap_over_batch(_CausalConvSiLUGradient, info, in_dims, *inputs)
 
 
 def causal_conv_silu(x, window, weight, bias, kernel: str = "torch"):

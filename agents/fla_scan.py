@@ -13,7 +13,7 @@ import functools
 
 import torch
 
-from .scan import vmap_over_batch
+from .scan import GradientFunction, RowwiseFunction
 from .triton_support import require_triton, require_triton_device
 
 
@@ -35,7 +35,7 @@ def require_fla(field: str) -> None:
     require_triton(field, "fla-core and Triton", fla_available())
 
 
-class _TritonScan(torch.autograd.Function):
+class _TritonScan(RowwiseFunction):
     @staticmethod
     def forward(log_a, b, h0):
         forward_kernel, _ = fla_kernels()
@@ -52,14 +52,8 @@ class _TritonScan(torch.autograd.Function):
         log_a, h0, h = ctx.saved_tensors
         return _TritonScanGradient.apply(log_a, h0, h, grad_h)
 
-    @staticmethod
-    def vmap(info, in_dims, log_a, b, h0):
-        return vmap_over_batch(_TritonScan, info, in_dims, log_a, b, h0)
 
-
-class _TritonScanGradient(torch.autograd.Function):
-    """The backward kernel as a node of its own, so vmap(grad(...)) folds it into the batch too."""
-
+class _TritonScanGradient(GradientFunction):
     @staticmethod
     def forward(log_a, h0, h, grad_h):
         _, backward_kernel = fla_kernels()
@@ -67,14 +61,6 @@ class _TritonScanGradient(torch.autograd.Function):
             log_a.contiguous(), h.contiguous(), grad_h.contiguous(), initial_state=h0.contiguous()
         )
         return grad_log_a, grad_b, grad_h0
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        pass  # never differentiated
-
-    @staticmethod
-    def vmap(info, in_dims, log_a, h0, h, grad_h):
-        return vmap_over_batch(_TritonScanGradient, info, in_dims, log_a, h0, h, grad_h)
 
 
 def triton_scan(log_a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,14 @@ from torch import nn
 from infra.errors import ConfigError
 
 from .fla_scan import fla_available, require_fla, triton_scan
-from .scan import in_scan_precision, log_space_scan, scan_gradient, scan_in_place, vmap_over_batch
+from .scan import (
+    GradientFunction,
+    RowwiseFunction,
+    in_scan_precision,
+    log_space_scan,
+    scan_gradient,
+    scan_in_place,
+)
 from .stack import BackboneConfig
 from .triton_support import resolve_scan
 
@@ -71,7 +78,7 @@ def gated_scan_backward(gate_logit, candidate, h0, h, grad_h, grad_gate_logit, g
     return grad_h0
 
 
-class _GatedScan(torch.autograd.Function):
+class _GatedScan(RowwiseFunction):
     """The gates and the chunked scan as one autograd node that takes project_in's output whole
     (k and u) and saves only it, h0 and h."""
 
@@ -87,15 +94,8 @@ class _GatedScan(torch.autograd.Function):
     def backward(ctx, grad_h):
         return _GatedScanGradient.apply(*ctx.saved_tensors, grad_h)
 
-    @staticmethod
-    def vmap(info, in_dims, projection, h0):
-        return vmap_over_batch(_GatedScan, info, in_dims, projection, h0)
 
-
-class _GatedScanGradient(torch.autograd.Function):
-    """The backward pass as a node of its own, so that it runs on plain tensors, which it may
-    write into, under vmap(grad(...)) too (its vmap rule folds the members into the batch)."""
-
+class _GatedScanGradient(GradientFunction):
     @staticmethod
     def forward(projection, h0, h, grad_h):
         grad_projection = torch.empty_like(projection)
@@ -103,14 +103,6 @@ class _GatedScanGradient(torch.autograd.Function):
         grad_parts = grad_projection.chunk(2, dim=-1)
         grad_h0 = gated_scan_backward(gate_logit, candidate, h0, h, grad_h, *grad_parts)
         return grad_projection, grad_h0
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        pass  # never differentiated
-
-    @staticmethod
-    def vmap(info, in_dims, projection, h0, h, grad_h):
-        return vmap_over_batch(_GatedScanGradient, info, in_dims, projection, h0, h, grad_h)
 
 
 class MinGRU(nn.Module):

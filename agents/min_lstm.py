@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .min_gru import MinGRU, MinGRUConfig, gated_scan_backward, gated_scan_forward
-from .scan import vmap_over_batch
+from .scan import GradientFunction, RowwiseFunction
 
 
 def gate_logit(forget_logit: torch.Tensor, input_logit: torch.Tensor) -> torch.Tensor:
@@ -25,7 +25,7 @@ def gate_logit(forget_logit: torch.Tensor, input_logit: torch.Tensor) -> torch.T
     return F.softplus(input_logit, beta=-1).sub_(F.softplus(forget_logit, beta=-1))
 
 
-class _NormalisedGatedScan(torch.autograd.Function):
+class _NormalisedGatedScan(RowwiseFunction):
     """minGRU's fused scan with minLSTM's gate logit computed inside. Takes project_in's output
     whole (f, i, u) and saves it, h0, h and the logit k: recomputing k in backward would cost
     more than k's bytes (on CPU each fresh (B, T, D) tensor costs page faults, as much as
@@ -49,14 +49,8 @@ class _NormalisedGatedScan(torch.autograd.Function):
             return None, None
         return _NormalisedGatedScanGradient.apply(*ctx.saved_tensors, grad_h)
 
-    @staticmethod
-    def vmap(info, in_dims, projection, h0):
-        return vmap_over_batch(_NormalisedGatedScan, info, in_dims, projection, h0)
 
-
-class _NormalisedGatedScanGradient(torch.autograd.Function):
-    """The backward pass as a node of its own (see min_gru._GatedScanGradient)."""
-
+class _NormalisedGatedScanGradient(GradientFunction):
     @staticmethod
     def forward(projection, h0, h, k, grad_h):
         forget_logit, input_logit, candidate = projection.chunk(3, dim=-1)
@@ -68,15 +62,6 @@ class _NormalisedGatedScanGradient(torch.autograd.Function):
         grad_forget.copy_(forget_logit).neg_().sigmoid_().mul_(grad_k).neg_()
         grad_input.copy_(input_logit).neg_().sigmoid_().mul_(grad_k)
         return grad_projection, grad_h0
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        pass  # never differentiated
-
-    @staticmethod
-    def vmap(info, in_dims, projection, h0, h, k, grad_h):
-        inputs = projection, h0, h, k, grad_h
-        return vmap_over_batch(_NormalisedGatedScanGradient, info, in_dims, *inputs)
 
 
 class MinLSTM(MinGRU):

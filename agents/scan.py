@@ -105,23 +105,31 @@ def vmap_over_batch(function, info, in_dims, *inputs):
     return tuple(output.unflatten(0, (info.batch_size, -1)) for output in outputs), 0
 
 
-class _ScanGradient(torch.autograd.Function):
-    """The backward scan as a node of its own: under vmap(grad(...)) the backward passes run on
-    vmapped tensors, and its vmap rule folds the members into the batch there too."""
+class RowwiseFunction(torch.autograd.Function):
+    """An autograd node that treats every batch row alike, so that its vmap rule folds the
+    vmapped dimension into the batch (`vmap_over_batch`): members (several seeds) run as one
+    batch."""
 
-    @staticmethod
-    def forward(a, grad_h):
-        g = grad_h.clone(memory_format=torch.contiguous_format)  # h.sum() hands in stride 0
-        scan_in_place(a[:, 1:], g[:, :-1], g[:, -1], reverse=True)
-        return g
+    @classmethod
+    def vmap(cls, info, in_dims, *inputs):
+        return vmap_over_batch(cls, info, in_dims, *inputs)
+
+
+class GradientFunction(RowwiseFunction):
+    """A backward pass as a node of its own: under vmap(grad(...)) it runs on plain tensors, which
+    it may write into, and its vmap rule folds the members into the batch there too."""
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         pass  # never differentiated
 
+
+class _ScanGradient(GradientFunction):
     @staticmethod
-    def vmap(info, in_dims, a, grad_h):
-        return vmap_over_batch(_ScanGradient, info, in_dims, a, grad_h)
+    def forward(a, grad_h):
+        g = grad_h.clone(memory_format=torch.contiguous_format)  # h.sum() hands in stride 0
+        scan_in_place(a[:, 1:], g[:, :-1], g[:, -1], reverse=True)
+        return g
 
 
 def scan_gradient(a: torch.Tensor, grad_h: torch.Tensor) -> torch.Tensor:
@@ -131,7 +139,7 @@ def scan_gradient(a: torch.Tensor, grad_h: torch.Tensor) -> torch.Tensor:
     return _ScanGradient.apply(a, grad_h)
 
 
-class _LinearScan(torch.autograd.Function):
+class _LinearScan(RowwiseFunction):
     @staticmethod
     def forward(a, b, h0):
         return scan_forward(a, b, h0)
@@ -147,10 +155,6 @@ class _LinearScan(torch.autograd.Function):
         g = scan_gradient(a.clone(), grad_h)
         h_before = torch.cat([h0.unsqueeze(1), h[:, :-1]], dim=1)  # h_{t-1} (B, T, D)
         return g * h_before, g, a[:, 0] * g[:, 0]
-
-    @staticmethod
-    def vmap(info, in_dims, a, b, h0):
-        return vmap_over_batch(_LinearScan, info, in_dims, a, b, h0)
 
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from infra.errors import UsageError
 
-from .scan import in_scan_precision, vmap_over_batch
+from .scan import GradientFunction, RowwiseFunction, in_scan_precision
 from .triton_support import require_triton_device
 
 CHUNK_ELEMENTS = 1 << 20  # states per chunk: 4 MiB in float32
@@ -211,7 +211,7 @@ def step_sizes(dt_low, dt_weight, dt_bias):
         return torch.baddbmm(dt_bias.unsqueeze(1), dt_low, dt_weight.transpose(1, 2))
 
 
-class _SelectiveScan(torch.autograd.Function):
+class _SelectiveScan(RowwiseFunction):
     """Saves its inputs and the segment boundaries (about 1/64 of the states), but not delta:
     the backward recomputes it from dt_proj's low-rank input, (B, T, R) against (B, T, d_inner).
     A single segment's boundary is h0 itself, so h0 is saved instead: free for a zero state
@@ -235,15 +235,8 @@ class _SelectiveScan(torch.autograd.Function):
         grads = _SelectiveScanGradient.apply(*ctx.saved_tensors, grad_out, grad_h_last, ctx.kernel)
         return *grads, None
 
-    @staticmethod
-    def vmap(info, in_dims, *inputs):
-        return vmap_over_batch(_SelectiveScan, info, in_dims, *inputs)
 
-
-class _SelectiveScanGradient(torch.autograd.Function):
-    """The backward pass as a node of its own: under vmap(grad(...)) it runs on vmapped tensors,
-    and its vmap rule folds the members into the batch there too."""
-
+class _SelectiveScanGradient(GradientFunction):
     @staticmethod
     def forward(
         x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last, kernel
@@ -255,14 +248,6 @@ class _SelectiveScanGradient(torch.autograd.Function):
         grad_dt_low = torch.bmm(grad_delta, dt_weight)  # (B, T, d_inner) @ (B, d_inner, R)
         grad_dt_weight = torch.bmm(grad_delta.transpose(1, 2), dt_low)  # per row: (B, d_inner, R)
         return grad_x, grad_dt_low, grad_dt_weight, grad_delta.sum(1), *grads
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        pass  # never differentiated
-
-    @staticmethod
-    def vmap(info, in_dims, *inputs):
-        return vmap_over_batch(_SelectiveScanGradient, info, in_dims, *inputs)
 
 
 def selective_scan(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0, kernel: str = "fused"):
