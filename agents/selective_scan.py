@@ -157,20 +157,29 @@ def scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last):
     return y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h
 
 
-def around_states_forward(state_forward, x, delta, A, B, C, D, z, h0):
+def step_sizes(dt_low, dt_weight, dt_bias):
+    """delta = dt_proj(dt_low), Delta before its softplus (Alg. 2, line 4), per batch row:
+    dt_low (B, T, R), dt_weight (B, d_inner, R), dt_bias (B, d_inner) -> (B, T, d_inner). In the
+    scan's precision whatever autocast says, so that the backward recomputes the same values."""
+    with torch.autocast(dt_low.device.type, enabled=False):
+        return torch.baddbmm(dt_bias.unsqueeze(1), dt_low, dt_weight.transpose(1, 2))
+
+
+def around_states_forward(state_forward, x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
     """The scan's forward in torch around the state kernel `state_forward`: out, the final
     state and the segment boundaries."""
-    dt = F.softplus(delta)  # Alg. 2, line 4
+    dt = F.softplus(step_sizes(dt_low, dt_weight, dt_bias))  # Alg. 2, line 4
     y, h_last, boundaries = state_forward(dt, dt * x, A, B, C, h0)
     # In place over y here and below: on CPU each fresh (B, T, d_inner) tensor costs page faults
     return y.addcmul_(D.unsqueeze(1), x).mul_(F.silu(z)), h_last, boundaries
 
 
 def around_states_backward(
-    state_backward, x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last
+    state_backward, x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last
 ):
     """The scan's backward in torch around the state kernel `state_backward`: the gradients of
     x, delta, A, B, C, D, z and h0."""
+    delta = step_sizes(dt_low, dt_weight, dt_bias)
     dt, sigma = F.softplus(delta), torch.sigmoid(z)
     gate = z * sigma  # SiLU(z)
     grad_y, dt_x = grad_out * gate, dt * x
@@ -191,9 +200,9 @@ def scan_kernels(kernel: str):
     """The scan's (forward, backward) named `kernel`: "cpu" (compiled, selective_scan_cpu.py),
     or the torch code above around the state kernels "fused" (torch) or "triton"."""
     if kernel == "cpu":
-        from .selective_scan_cpu import cpu_scan_backward, cpu_scan_forward
+        from .selective_scan_cpu import cpu_scan_backward, cpu_selective_scan
 
-        return cpu_scan_forward, cpu_scan_backward
+        return cpu_selective_scan, cpu_scan_backward
     if kernel == "triton":
         from .selective_scan_triton import triton_scan_states, triton_scan_states_backward
 
@@ -201,14 +210,6 @@ def scan_kernels(kernel: str):
     else:
         states = scan_states, scan_states_backward
     return partial(around_states_forward, states[0]), partial(around_states_backward, states[1])
-
-
-def step_sizes(dt_low, dt_weight, dt_bias):
-    """delta = dt_proj(dt_low), Delta before its softplus (Alg. 2, line 4), per batch row:
-    dt_low (B, T, R), dt_weight (B, d_inner, R), dt_bias (B, d_inner) -> (B, T, d_inner). In the
-    scan's precision whatever autocast says, so that the backward recomputes the same values."""
-    with torch.autocast(dt_low.device.type, enabled=False):
-        return torch.baddbmm(dt_bias.unsqueeze(1), dt_low, dt_weight.transpose(1, 2))
 
 
 class _SelectiveScan(RowwiseFunction):
@@ -219,8 +220,7 @@ class _SelectiveScan(RowwiseFunction):
 
     @staticmethod
     def forward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0, kernel):
-        delta = step_sizes(dt_low, dt_weight, dt_bias)
-        return scan_kernels(kernel)[0](x, delta, A, B, C, D, z, h0)
+        return scan_kernels(kernel)[0](x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -241,9 +241,9 @@ class _SelectiveScanGradient(GradientFunction):
     def forward(
         x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last, kernel
     ):
-        delta = step_sizes(dt_low, dt_weight, dt_bias)
+        step_size = dt_low, dt_weight, dt_bias
         grad_x, grad_delta, *grads = scan_kernels(kernel)[1](
-            x, delta, A, B, C, D, z, boundaries, grad_out, grad_h_last
+            x, *step_size, A, B, C, D, z, boundaries, grad_out, grad_h_last
         )
         grad_dt_low = torch.bmm(grad_delta, dt_weight)  # (B, T, d_inner) @ (B, d_inner, R)
         grad_dt_weight = torch.bmm(grad_delta.transpose(1, 2), dt_low)  # per row: (B, d_inner, R)

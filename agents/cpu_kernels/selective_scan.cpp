@@ -1,7 +1,7 @@
 // Mamba's selective scan (agents/selective_scan.py) for CPU tensors, built by
-// agents/selective_scan_cpu.py: the state kernels of `_SelectiveScan` and its gradient, from
-// Delta = softplus(delta) (computed by the caller) to the gated output (Alg. 2 lines 5-6,
-// Eq. 2a-2b, Fig. 3):
+// agents/selective_scan_cpu.py: the kernels of `_SelectiveScan` and its gradient, from dt_proj's
+// low-rank input to the gated output (Alg. 2 lines 4-6, Eq. 2a-2b, Fig. 3):
+// - step sizes, per segment: delta_t = dt_bias + dt_weight dt_low_t, Delta_t = softplus(delta_t);
 // - forward: h_t = exp(Delta_t A) h_{t-1} + Delta_t x_t B_t, y_t = C_t . h_t and
 //   out_t = (y_t + D x_t) SiLU(z_t), storing the state at the start of every `segment` steps;
 // - backward, one segment at a time from the last: its states and gates recomputed from the
@@ -10,8 +10,9 @@
 // whole sequence, where torch's kernels stream every step's (B, d_inner, N) state through
 // memory, and the elementwise work around the state is done in the same pass. Sums over
 // channels (the gradients of B and C) are written per block and added up by the caller.
-// Contiguous row-major tensors, but: A and D may be expanded along the batch (row stride 0), and
-// z may be a view with z_step elements between steps (the second half of in_proj's output).
+// Contiguous row-major tensors, but: A, D, dt_weight and dt_bias may be expanded along the batch
+// (row stride 0), and z may be a view with z_step elements between steps (the second half of
+// in_proj's output).
 
 #include <vector>
 
@@ -19,10 +20,11 @@
 
 namespace {
 
-using kernels::exp_clamped, kernels::parallel_items, kernels::sigmoid;
+using kernels::exp_clamped, kernels::parallel_items, kernels::sigmoid, kernels::softplus;
 
 struct Shape {
-    int64_t batch, T, d_inner, N, a_row_stride, d_row_stride, z_step, segment, block;
+    int64_t batch, T, d_inner, N, R, a_row_stride, d_row_stride, w_row_stride, b_row_stride, z_step,
+        segment, block;
     int64_t blocks() const { return (d_inner + block - 1) / block; }
     int64_t segments() const { return (T + segment - 1) / segment; }
 };
@@ -43,21 +45,54 @@ void store_state(const F* state, int64_t width, int64_t N, F* rows) {  // (N, wi
 
 template <typename F>
 struct Inputs {
-    const F *x, *delta, *dt, *A, *B, *C, *D, *z;  // dt = softplus(delta); delta: backward only
+    const F *x, *dt_low, *dt_weight, *dt_bias, *A, *B, *C, *D, *z;
 };
+
+// This item's dt_proj, channel-minor: weight (R, width) and bias (width).
+template <typename F>
+void load_step_size(const Shape& s, const Inputs<F>& in, int64_t row, int64_t d0, int64_t width,
+                    F* weight, F* bias) {
+    for (int64_t c = 0; c < width; ++c) {
+        for (int64_t r = 0; r < s.R; ++r)
+            weight[r * width + c] = in.dt_weight[row * s.w_row_stride + (d0 + c) * s.R + r];
+        bias[c] = in.dt_bias[row * s.b_row_stride + d0 + c];
+    }
+}
+
+// delta_t = bias + weight dt_low_t (dt_proj, Alg. 2 line 4 before its softplus) and
+// Delta_t = softplus(delta_t) for steps [start, stop), into delta and dt (step - start, width).
+template <typename F>
+void step_sizes(const Shape& s, const Inputs<F>& in, int64_t row, int64_t width, int64_t start,
+                int64_t stop, const F* __restrict weight, const F* __restrict bias,
+                F* __restrict delta, F* __restrict dt) {
+    for (int64_t t = start; t < stop; ++t) {
+        const F* low = in.dt_low + (row * s.T + t) * s.R;
+        F* __restrict delta_t = delta + (t - start) * width;
+        F* __restrict dt_t = dt + (t - start) * width;
+        for (int64_t c = 0; c < width; ++c) delta_t[c] = bias[c];
+        for (int64_t r = 0; r < s.R; ++r) {
+            const F low_r = low[r];
+            const F* __restrict weight_r = weight + r * width;
+#pragma omp simd
+            for (int64_t c = 0; c < width; ++c) delta_t[c] += weight_r[c] * low_r;
+        }
+#pragma omp simd
+        for (int64_t c = 0; c < width; ++c) dt_t[c] = softplus(delta_t[c]);
+    }
+}
 
 // Steps [start, stop) of one item from its state h (N, width): y_t = C_t . h_t into
 // y (step - start, width) and h left at the last step; with `Keep`, also h_t and the gate
 // exp(Delta_t A) of every step into `states` and `gates`, (step - start, N, width) each, for the
-// backward. u: scratch for Delta_t x_t (width).
+// backward. dts: Delta (step - start, width); u: scratch for Delta_t x_t (width).
 template <bool Keep, typename F>
 void walk(const Shape& s, int64_t row, int64_t d0, int64_t width, int64_t start, int64_t stop,
-          const Inputs<F>& in, const F* __restrict A, F* __restrict h, F* __restrict y,
-          F* __restrict states, F* __restrict gates, F* __restrict u) {
+          const Inputs<F>& in, const F* dts, const F* __restrict A, F* __restrict h,
+          F* __restrict y, F* __restrict states, F* __restrict gates, F* __restrict u) {
     const int64_t N = s.N;
     for (int64_t t = start; t < stop; ++t) {
         const int64_t step = row * s.T + t, channels = step * s.d_inner + d0;
-        const F* __restrict dt = in.dt + channels;
+        const F* __restrict dt = dts + (t - start) * width;
         const F* __restrict x = in.x + channels;
         F* __restrict y_t = y + (t - start) * width;
         for (int64_t c = 0; c < width; ++c) {
@@ -86,7 +121,7 @@ void walk(const Shape& s, int64_t row, int64_t d0, int64_t width, int64_t start,
 // Per-thread buffers, each resized to what an item needs (a no-op after the first item).
 template <typename F>
 struct Scratch {
-    std::vector<F> h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD;
+    std::vector<F> h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt;
 };
 
 template <typename F>
@@ -96,10 +131,13 @@ void forward(const Inputs<F>& in, const F* h0, F* out, F* h_last, F* boundaries,
         const int64_t row = item / s.blocks(), d0 = item % s.blocks() * s.block;
         const int64_t width = std::min(s.block, s.d_inner - d0), N = s.N;
         const int64_t steps = std::min(s.segment, s.T);  // in a segment, at most
-        auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD] = buf;
+        auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt] = buf;
         for (auto* buffer : {&h, &A}) buffer->resize(N * width);
-        y.resize(steps * width);
+        for (auto* buffer : {&y, &delta, &dt}) buffer->resize(steps * width);
         u.resize(width);
+        weight.resize(s.R * width);
+        bias.resize(width);
+        load_step_size(s, in, row, d0, width, weight.data(), bias.data());
         load_state(in.A + row * s.a_row_stride + d0 * N, width, N, A.data());
         load_state(h0 + (row * s.d_inner + d0) * N, width, N, h.data());
         const F* D = in.D + row * s.d_row_stride + d0;
@@ -107,7 +145,9 @@ void forward(const Inputs<F>& in, const F* h0, F* out, F* h_last, F* boundaries,
             F* saved = boundaries + ((row * s.segments() + seg) * s.d_inner + d0) * N;
             store_state(h.data(), width, N, saved);
             const int64_t start = seg * s.segment, stop = std::min(s.T, start + s.segment);
-            walk<false>(s, row, d0, width, start, stop, in, A.data(), h.data(), y.data(),
+            step_sizes(s, in, row, width, start, stop, weight.data(), bias.data(), delta.data(),
+                       dt.data());
+            walk<false>(s, row, d0, width, start, stop, in, dt.data(), A.data(), h.data(), y.data(),
                         (F*)nullptr, (F*)nullptr, u.data());
             for (int64_t t = start; t < stop; ++t) {
                 const int64_t channels = (row * s.T + t) * s.d_inner + d0;
@@ -136,13 +176,15 @@ void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out, const
         const int64_t state_offset = (row * s.d_inner + d0) * N;
         const int64_t steps = std::min(s.segment, s.T);  // in a segment, at most
         // g = dL/dh at the step at hand, from the steps after it; (N, width) as the states
-        auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD] = buf;
+        auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt] = buf;
         for (auto* buffer : {&h, &A, &g}) buffer->resize(N * width);
-        for (auto* buffer : {&u, &dy, &d_dt, &d_u}) buffer->resize(width);
+        for (auto* buffer : {&u, &dy, &d_dt, &d_u, &bias}) buffer->resize(width);
         dA.assign(N * width, F(0));
         dD.assign(width, F(0));
         for (auto* buffer : {&states, &gates}) buffer->resize(steps * N * width);
-        y.resize(steps * width);
+        for (auto* buffer : {&y, &delta, &dt}) buffer->resize(steps * width);
+        weight.resize(s.R * width);
+        load_step_size(s, in, row, d0, width, weight.data(), bias.data());
         load_state(grad_h_last + state_offset, width, N, g.data());
         load_state(in.A + row * s.a_row_stride + d0 * N, width, N, A.data());
         const F* D = in.D + row * s.d_row_stride + d0;
@@ -152,13 +194,15 @@ void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out, const
             const int64_t start = seg * s.segment, stop = std::min(s.T, start + s.segment);
             const F* saved = boundaries + ((row * s.segments() + seg) * s.d_inner + d0) * N;
             load_state(saved, width, N, h.data());
-            walk<true>(s, row, d0, width, start, stop, in, A.data(), h.data(), y.data(),
+            step_sizes(s, in, row, width, start, stop, weight.data(), bias.data(), delta.data(),
+                       dt.data());
+            walk<true>(s, row, d0, width, start, stop, in, dt.data(), A.data(), h.data(), y.data(),
                        states.data(), gates.data(), u.data());
             for (int64_t t = stop - 1; t >= start; --t) {
                 const int64_t step = row * s.T + t, channels = step * s.d_inner + d0;
-                const F *x = in.x + channels, *dt = in.dt + channels;
+                const F *x = in.x + channels, *dt_t = &dt[(t - start) * width];
                 const F* z = in.z + step * s.z_step + d0;
-                const F* delta = in.delta + channels;
+                const F* delta_t = &delta[(t - start) * width];
                 const F *g_out = grad_out + channels, *y_t = &y[(t - start) * width];
 #pragma omp simd
                 for (int64_t c = 0; c < width; ++c) {  // the gate and D x, and their gradients
@@ -167,7 +211,7 @@ void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out, const
                     grad.z[channels + c] =
                         g_out[c] * out_before_gate * sigma * (1 + z[c] * (1 - sigma));
                     dD[c] += dy[c] * x[c];
-                    u[c] = dt[c] * x[c];
+                    u[c] = dt_t[c] * x[c];
                     d_dt[c] = 0;
                     d_u[c] = 0;
                 }
@@ -194,7 +238,7 @@ void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out, const
                         // dL/d(Delta_t A) = g_t exp(Delta_t A) h_{t-1} = g_t (h_t - B_bar x_t)
                         const F d_log_gate = g_t * (h_n[c] - u_t[c] * B_n);
                         ddt[c] += d_log_gate * A_n[c];
-                        dA_n[c] += d_log_gate * dt[c];
+                        dA_n[c] += d_log_gate * dt_t[c];
                         g_n[c] = g_t * gate_n[c];  // Eq. 2a in reverse: dL/dh_{t-1} so far
                     }
                     dB[t * N + n] = dB_n;
@@ -202,8 +246,8 @@ void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out, const
                 }
 #pragma omp simd
                 for (int64_t c = 0; c < width; ++c) {  // through u = Delta x and Delta = softplus
-                    grad.x[channels + c] = dy[c] * D[c] + d_u[c] * dt[c];
-                    const F slope = sigmoid(delta[c]);  // softplus'(delta)
+                    grad.x[channels + c] = dy[c] * D[c] + d_u[c] * dt_t[c];
+                    const F slope = sigmoid(delta_t[c]);  // softplus'(delta)
                     grad.delta[channels + c] = (d_dt[c] + d_u[c] * x[c]) * slope;
                 }
             }
@@ -216,27 +260,33 @@ void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out, const
 
 }  // namespace
 
-#define SELECTIVE_SCAN_ENTRY_POINTS(F, suffix)                                                    \
-    extern "C" void selective_scan_forward_##suffix(                                              \
-        const F* x, const F* dt, const F* A, const F* B, const F* C, const F* D, const F* z,      \
-        const F* h0, F* out, F* h_last, F* boundaries, int64_t batch, int64_t T, int64_t d_inner, \
-        int64_t N, int64_t a_row_stride, int64_t d_row_stride, int64_t z_step, int64_t segment,   \
-        int64_t block, int64_t threads) {                                                         \
-        forward(Inputs<F>{x, nullptr, dt, A, B, C, D, z}, h0, out, h_last, boundaries,            \
-                Shape{batch, T, d_inner, N, a_row_stride, d_row_stride, z_step, segment, block},  \
-                threads);                                                                         \
-    }                                                                                             \
-    extern "C" void selective_scan_backward_##suffix(                                             \
-        const F* x, const F* delta, const F* dt, const F* A, const F* B, const F* C, const F* D,  \
-        const F* z, const F* boundaries, const F* grad_out, const F* grad_h_last, F* grad_x,      \
-        F* grad_delta, F* grad_A, F* grad_B, F* grad_C, F* grad_D, F* grad_z, F* grad_h0,         \
-        int64_t batch, int64_t T, int64_t d_inner, int64_t N, int64_t a_row_stride,               \
-        int64_t d_row_stride, int64_t z_step, int64_t segment, int64_t block, int64_t threads) {  \
-        backward(                                                                                 \
-            Inputs<F>{x, delta, dt, A, B, C, D, z}, boundaries, grad_out, grad_h_last,            \
-            Gradients<F>{grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0},    \
-            Shape{batch, T, d_inner, N, a_row_stride, d_row_stride, z_step, segment, block},      \
-            threads);                                                                             \
+#define SELECTIVE_SCAN_ENTRY_POINTS(F, suffix)                                                     \
+    extern "C" void selective_scan_forward_##suffix(                                               \
+        const F* x, const F* dt_low, const F* dt_weight, const F* dt_bias, const F* A, const F* B, \
+        const F* C, const F* D, const F* z, const F* h0, F* out, F* h_last, F* boundaries,         \
+        int64_t batch, int64_t T, int64_t d_inner, int64_t N, int64_t R, int64_t a_row_stride,     \
+        int64_t d_row_stride, int64_t w_row_stride, int64_t b_row_stride, int64_t z_step,          \
+        int64_t segment, int64_t block, int64_t threads) {                                         \
+        forward(Inputs<F>{x, dt_low, dt_weight, dt_bias, A, B, C, D, z}, h0, out, h_last,          \
+                boundaries,                                                                        \
+                Shape{batch, T, d_inner, N, R, a_row_stride, d_row_stride, w_row_stride,           \
+                      b_row_stride, z_step, segment, block},                                       \
+                threads);                                                                          \
+    }                                                                                              \
+    extern "C" void selective_scan_backward_##suffix(                                              \
+        const F* x, const F* dt_low, const F* dt_weight, const F* dt_bias, const F* A, const F* B, \
+        const F* C, const F* D, const F* z, const F* boundaries, const F* grad_out,                \
+        const F* grad_h_last, F* grad_x, F* grad_delta, F* grad_A, F* grad_B, F* grad_C,           \
+        F* grad_D, F* grad_z, F* grad_h0, int64_t batch, int64_t T, int64_t d_inner, int64_t N,    \
+        int64_t R, int64_t a_row_stride, int64_t d_row_stride, int64_t w_row_stride,               \
+        int64_t b_row_stride, int64_t z_step, int64_t segment, int64_t block, int64_t threads) {   \
+        backward(                                                                                  \
+            Inputs<F>{x, dt_low, dt_weight, dt_bias, A, B, C, D, z}, boundaries, grad_out,         \
+            grad_h_last,                                                                           \
+            Gradients<F>{grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0},     \
+            Shape{batch, T, d_inner, N, R, a_row_stride, d_row_stride, w_row_stride, b_row_stride, \
+                  z_step, segment, block},                                                         \
+            threads);                                                                              \
     }
 
 SELECTIVE_SCAN_ENTRY_POINTS(float, f32)
