@@ -5,8 +5,14 @@ its graph. One work item is (batch row, block of channels), as for the scan.
 
 import torch
 
-from .cpu_library import integers, kernel, pointers
-from .selective_scan_cpu import channel_block
+from .cpu_library import (
+    channel_block,
+    integers,
+    kernel,
+    pointers,
+    with_contiguous_rows,
+    with_contiguous_steps,
+)
 
 
 def sizes(x, weight, bias, block: int):
@@ -21,10 +27,8 @@ def kernel_layout(x, window, weight, bias) -> list[torch.Tensor]:
     """x (B, T, d_inner) with contiguous steps, left a view of a wider tensor where it is; weight
     (B, d_inner, K) and bias (B, d_inner) with contiguous rows, left expanded along the batch
     where they are; the window contiguous."""
-    x = x if x.stride(2) == 1 and x.stride(0) == x.shape[1] * x.stride(1) else x.contiguous()
-    weight = weight if weight.stride()[1:] == (weight.shape[2], 1) else weight.contiguous()
-    bias = bias if bias.stride(1) == 1 else bias.contiguous()
-    return [x, window.contiguous(), weight, bias]
+    rows = (with_contiguous_rows(tensor) for tensor in (weight, bias))
+    return [with_contiguous_steps(x), window.contiguous(), *rows]
 
 
 @torch.library.custom_op("decision_backbones::causal_conv_silu", mutates_args=())

@@ -4,6 +4,7 @@ causal_conv_cpu.py, which register them as torch custom ops."""
 
 import ctypes
 import functools
+import math
 import warnings
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from infra.errors import ConfigError
 
 SOURCES = Path(__file__).with_name("cpu_kernels")
 SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}  # the kernels' names per dtype
+WIDEST_BLOCK = 256  # channels per work item: longer loops over channels vectorise better...
+NARROWEST_BLOCK = 16
+ITEMS_PER_THREAD = 4  # ...but there should be enough items to keep the threads busy
 
 
 @functools.cache
@@ -45,6 +49,30 @@ def require_cpu_kernel(field: str) -> None:
     except BuildError as error:
         message = f'{field} "cpu" needs a C++ compiler ({error}): set CXX or use "fused"'
         raise ConfigError(message) from None
+
+
+def channel_block(batch: int, d_inner: int) -> int:
+    """Channels per work item (batch row, block of channels) of every kernel: as wide as
+    WIDEST_BLOCK allows while the items are at least ITEMS_PER_THREAD per thread."""
+    block = min(d_inner, WIDEST_BLOCK)
+    while block > NARROWEST_BLOCK and batch * math.ceil(d_inner / block) < (
+        ITEMS_PER_THREAD * torch.get_num_threads()
+    ):
+        block = math.ceil(block / 2)
+    return block
+
+
+def with_contiguous_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """A batch-first tensor whose rows are contiguous, left expanded along the batch (stride 0)
+    where it is."""
+    return tensor if tensor[0].is_contiguous() else tensor.contiguous()
+
+
+def with_contiguous_steps(tensor: torch.Tensor) -> torch.Tensor:
+    """A (B, T, width) tensor with contiguous channels and evenly spaced steps, left a view of a
+    wider tensor (one half of in_proj's output) where it is; the kernels take its step stride."""
+    evenly = tensor.stride(2) == 1 and tensor.stride(0) == tensor.shape[1] * tensor.stride(1)
+    return tensor if evenly else tensor.contiguous()
 
 
 def pointers(*tensors: torch.Tensor) -> list[ctypes.c_void_p]:

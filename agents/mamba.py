@@ -121,16 +121,15 @@ class Mamba(nn.Module):
         if scan == "reference":
             x, window = self._convolve(window, x.transpose(1, 2))  # (B, d_inner, T)
             x = x.transpose(1, 2)  # (B, T, d_inner)
-        else:
-            taps = self.conv1d.weight.squeeze(1)  # (d_inner, 1, K) -> (d_inner, K)
-            kernel = "cpu" if scan == "cpu" else "torch"
-            x, window = causal_conv_silu(x, window, taps, self.conv1d.bias, kernel)
-        dt_low, B, C = self._selection(x)
-        if scan == "reference":
+            dt_low, B, C = self._selection(x)
             A_bar, B_bar_x = self._discretised(dt_low, B, x)  # (B, T, d_inner, N) each
             h = linear_scan(A_bar.flatten(2), B_bar_x.flatten(2), h0.flatten(1))  # (B, T, dN)
             h = h.unflatten(-1, (self.d_inner, self.d_state))  # (B, T, d_inner, N)
             return self._output(h, C, x, z, dtype), (window, h[:, -1])
+        taps = self.conv1d.weight.squeeze(1)  # (d_inner, 1, K) -> (d_inner, K)
+        kernel = "cpu" if scan == "cpu" else "torch"
+        x, window = causal_conv_silu(x, window, taps, self.conv1d.bias, kernel)
+        dt_low, B, C = self._selection(x)
         A = -torch.exp(self.A_log)  # (d_inner, N)
         step_size = self.dt_proj.weight, self.dt_proj.bias
         out, h = selective_scan(x, dt_low, *step_size, A, B, C, self.D, z, h0, kernel=scan)

@@ -14,8 +14,8 @@ The work is split in two levels:
 - `selective_scan` here: the (B, T, d_inner) arithmetic around the state (softplus, D, the gate
   and their gradients), the precision, and the autograd and vmap plumbing;
 - the state kernels, a (forward, backward) pair: `scan_states` / `scan_states_backward` below in
-  torch, compiled C++ for CPU tensors in selective_scan_cpu.py, or Triton's in
-  selective_scan_triton.py. The forward saves only the states at segment
+  torch, or Triton's in selective_scan_triton.py (for CPU tensors, selective_scan_cpu.py's
+  compiled kernels replace both levels). The forward saves only the states at segment
   boundaries; the backward recomputes each segment's states from its boundary and runs the
   reverse recurrence g_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1}, g_t = dL/dh_t.
 
@@ -200,9 +200,9 @@ def scan_kernels(kernel: str):
     """The scan's (forward, backward) named `kernel`: "cpu" (compiled, selective_scan_cpu.py),
     or the torch code above around the state kernels "fused" (torch) or "triton"."""
     if kernel == "cpu":
-        from .selective_scan_cpu import cpu_scan_backward, cpu_selective_scan
+        from .selective_scan_cpu import cpu_selective_scan, cpu_selective_scan_backward
 
-        return cpu_selective_scan, cpu_scan_backward
+        return cpu_selective_scan, cpu_selective_scan_backward
     if kernel == "triton":
         from .selective_scan_triton import triton_scan_states, triton_scan_states_backward
 

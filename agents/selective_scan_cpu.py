@@ -14,22 +14,14 @@ import math
 import torch
 
 from . import selective_scan
-from .cpu_library import integers, kernel, pointers
-
-WIDEST_BLOCK = 256  # channels per work item: longer loops over channels vectorise better...
-NARROWEST_BLOCK = 16
-ITEMS_PER_THREAD = 4  # ...but there should be enough items to keep the threads busy
-
-
-def channel_block(batch: int, d_inner: int) -> int:
-    """Channels per work item: as wide as WIDEST_BLOCK allows while the items are at least
-    ITEMS_PER_THREAD per thread."""
-    block = min(d_inner, WIDEST_BLOCK)
-    while block > NARROWEST_BLOCK and batch * math.ceil(d_inner / block) < (
-        ITEMS_PER_THREAD * torch.get_num_threads()
-    ):
-        block = math.ceil(block / 2)
-    return block
+from .cpu_library import (
+    channel_block,
+    integers,
+    kernel,
+    pointers,
+    with_contiguous_rows,
+    with_contiguous_steps,
+)
 
 
 def sizes(x, dt_low, dt_weight, dt_bias, A, D, z, block: int):
@@ -41,19 +33,12 @@ def sizes(x, dt_low, dt_weight, dt_bias, A, D, z, block: int):
     return integers(batch, T, d_inner, A.shape[-1], dt_low.shape[-1], *rows, *steps)
 
 
-def with_contiguous_rows(tensor: torch.Tensor) -> torch.Tensor:
-    """A tensor batch first whose rows are contiguous, left expanded along the batch (stride 0)
-    where it is."""
-    return tensor if tensor[0].is_contiguous() else tensor.contiguous()
-
-
 def kernel_layout(parameters, z, *tensors) -> list[torch.Tensor]:
     """The per-row `parameters` (A, D, dt_weight, dt_bias, expanded along the batch) with
     contiguous rows, z (B, T, d_inner) with contiguous steps, left a view of a wider tensor where
     it is, and the other tensors contiguous."""
-    z = z if z.stride(2) == 1 and z.stride(0) == z.shape[1] * z.stride(1) else z.contiguous()
     rows = [with_contiguous_rows(tensor) for tensor in parameters]
-    return [*rows, z, *(tensor.contiguous() for tensor in tensors)]
+    return [*rows, with_contiguous_steps(z), *(tensor.contiguous() for tensor in tensors)]
 
 
 def new_boundaries(x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
@@ -139,8 +124,3 @@ def cpu_selective_scan_backward(
 def _(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last):
     like = (x, x, grad_h_last, B, C, x[:, 0], z, grad_h_last)
     return [torch.empty_like(tensor, memory_format=torch.contiguous_format) for tensor in like]
-
-
-def cpu_scan_backward(*inputs):
-    """`selective_scan`'s backward: the gradients of x, delta, A, B, C, D, z and h0."""
-    return tuple(cpu_selective_scan_backward(*inputs))

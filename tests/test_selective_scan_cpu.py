@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
+import agents.cpu_library
 import agents.selective_scan
-import agents.selective_scan_cpu
 from agents.cpu_library import cpu_kernel_ready
 from agents.mamba import MambaConfig
 from agents.selective_scan import selective_scan
@@ -32,8 +32,8 @@ def tiling(request, monkeypatch) -> str:
     """The whole width in one block, or blocks of 5 channels (the last one narrower: d_inner 32)
     and segments of 8 steps."""
     if request.param == "blocks and segments":
-        monkeypatch.setattr(agents.selective_scan_cpu, "WIDEST_BLOCK", 5)
-        monkeypatch.setattr(agents.selective_scan_cpu, "NARROWEST_BLOCK", 5)
+        monkeypatch.setattr(agents.cpu_library, "WIDEST_BLOCK", 5)
+        monkeypatch.setattr(agents.cpu_library, "NARROWEST_BLOCK", 5)
         monkeypatch.setattr(agents.selective_scan, "SEGMENT_STEPS", 8)
     return request.param
 
