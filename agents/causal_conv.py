@@ -4,9 +4,8 @@ conv1d (a cross-correlation) over the input after the carried window:
     pre_t = bias + sum_k w_k x'_{t+k},  out_t = SiLU(pre_t),  x' = [window; x]
 
 with K taps and a window of the K - 1 inputs before x. One autograd node that saves its inputs
-only: x is a view of in_proj's output, which the scan keeps anyway (z is its other half), and the
-backward recomputes the convolution. torch's conv1d and SiLU would save the padded input, the
-convolution and its SiLU, each (B, T, d_inner).
+only (x: in_proj's output for this branch), and the backward recomputes the convolution. torch's
+conv1d and SiLU would save the padded input, the convolution and its SiLU, each (B, T, d_inner).
 
 Kernels (a forward, backward pair): "cpu", compiled (causal_conv_cpu.py), or "torch", K
 shifted multiply-adds on any device. The weight (B, d_inner, K) and bias (B, d_inner) come expanded

@@ -11,24 +11,22 @@ from .cpu_library import (
     kernel,
     pointers,
     with_contiguous_rows,
-    with_contiguous_steps,
 )
 
 
 def sizes(x, weight, bias, block: int):
-    """batch, T, d_inner, taps, x's step stride, the row strides of weight and bias, block and
-    threads, as the kernels take them."""
+    """batch, T, d_inner, taps, the row strides of weight and bias, block and threads, as the
+    kernels take them."""
     batch, T, d_inner = x.shape
-    strides = (x.stride(1), weight.stride(0), bias.stride(0), block, torch.get_num_threads())
+    strides = (weight.stride(0), bias.stride(0), block, torch.get_num_threads())
     return integers(batch, T, d_inner, weight.shape[-1], *strides)
 
 
 def kernel_layout(x, window, weight, bias) -> list[torch.Tensor]:
-    """x (B, T, d_inner) with contiguous steps, left a view of a wider tensor where it is; weight
-    (B, d_inner, K) and bias (B, d_inner) with contiguous rows, left expanded along the batch
-    where they are; the window contiguous."""
+    """x (B, T, d_inner) and the window contiguous; weight (B, d_inner, K) and bias (B, d_inner)
+    with contiguous rows, left expanded along the batch where they are."""
     rows = (with_contiguous_rows(tensor) for tensor in (weight, bias))
-    return [with_contiguous_steps(x), window.contiguous(), *rows]
+    return [x.contiguous(), window.contiguous(), *rows]
 
 
 @torch.library.custom_op("decision_backbones::causal_conv_silu", mutates_args=())

@@ -68,13 +68,6 @@ def with_contiguous_rows(tensor: torch.Tensor) -> torch.Tensor:
     return tensor if tensor[0].is_contiguous() else tensor.contiguous()
 
 
-def with_contiguous_steps(tensor: torch.Tensor) -> torch.Tensor:
-    """A (B, T, width) tensor with contiguous channels and evenly spaced steps, left a view of a
-    wider tensor (one half of in_proj's output) where it is; the kernels take its step stride."""
-    evenly = tensor.stride(2) == 1 and tensor.stride(0) == tensor.shape[1] * tensor.stride(1)
-    return tensor if evenly else tensor.contiguous()
-
-
 def pointers(*tensors: torch.Tensor) -> list[ctypes.c_void_p]:
     return [ctypes.c_void_p(tensor.data_ptr()) for tensor in tensors]
 

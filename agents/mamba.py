@@ -116,7 +116,9 @@ class Mamba(nn.Module):
 
     def forward_chunk(self, x: torch.Tensor, state):
         dtype, (window, h0) = x.dtype, state
-        x, z = self.in_proj(x).chunk(2, dim=-1)  # (B, T, d_inner) each, views
+        # Two products rather than one split in two: the backward then adds two (B, T, D)
+        # gradients of the input instead of joining two (B, T, d_inner) halves into a fresh tensor
+        x, z = (F.linear(x, half) for half in self.in_proj.weight.chunk(2))  # (B, T, d_inner)
         scan = self.scan_kind(x)
         if scan == "reference":
             x, window = self._convolve(window, x.transpose(1, 2))  # (B, d_inner, T)

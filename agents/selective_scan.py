@@ -178,7 +178,7 @@ def around_states_backward(
     state_backward, x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last
 ):
     """The scan's backward in torch around the state kernel `state_backward`: the gradients of
-    x, delta, A, B, C, D, z and h0."""
+    x, dt_low, dt_weight, dt_bias, A, B, C, D, z and h0."""
     delta = step_sizes(dt_low, dt_weight, dt_bias)
     dt, sigma = F.softplus(delta), torch.sigmoid(z)
     gate = z * sigma  # SiLU(z)
@@ -193,7 +193,10 @@ def around_states_backward(
     grad_x = grad_y.mul_(D.unsqueeze(1)).addcmul_(grad_dt_x, dt)
     softplus_slope = torch.sigmoid(delta, out=dt_x)
     grad_delta = grad_dt.addcmul_(grad_dt_x, x).mul_(softplus_slope)
-    return grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0
+    grad_dt_low = torch.bmm(grad_delta, dt_weight)  # (B, T, d_inner) @ (B, d_inner, R)
+    grad_dt_weight = torch.bmm(grad_delta.transpose(1, 2), dt_low)  # per row: (B, d_inner, R)
+    grad_step_size = grad_dt_low, grad_dt_weight, grad_delta.sum(1)
+    return grad_x, *grad_step_size, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0
 
 
 def scan_kernels(kernel: str):
@@ -229,11 +232,17 @@ class _SelectiveScan(RowwiseFunction):
         ctx.save_for_backward(*tensors, h0.unsqueeze(1) if boundaries.shape[1] == 1 else boundaries)
         ctx.kernel = kernel
         ctx.mark_non_differentiable(boundaries)
+        ctx.set_materialize_grads(False)  # an unused output's zero gradient made below, for free
 
     @staticmethod
     def backward(ctx, grad_out, grad_h_last, _):
-        grads = _SelectiveScanGradient.apply(*ctx.saved_tensors, grad_out, grad_h_last, ctx.kernel)
-        return *grads, None
+        x, *tensors, boundaries = ctx.saved_tensors
+        if grad_out is None:
+            grad_out = torch.zeros_like(x)
+        if grad_h_last is None:  # views of one zero, as the initial state
+            grad_h_last = boundaries.new_zeros(()).expand_as(boundaries[:, 0])
+        inputs = x, *tensors, boundaries, grad_out, grad_h_last
+        return *_SelectiveScanGradient.apply(*inputs, ctx.kernel), None
 
 
 class _SelectiveScanGradient(GradientFunction):
@@ -241,13 +250,8 @@ class _SelectiveScanGradient(GradientFunction):
     def forward(
         x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last, kernel
     ):
-        step_size = dt_low, dt_weight, dt_bias
-        grad_x, grad_delta, *grads = scan_kernels(kernel)[1](
-            x, *step_size, A, B, C, D, z, boundaries, grad_out, grad_h_last
-        )
-        grad_dt_low = torch.bmm(grad_delta, dt_weight)  # (B, T, d_inner) @ (B, d_inner, R)
-        grad_dt_weight = torch.bmm(grad_delta.transpose(1, 2), dt_low)  # per row: (B, d_inner, R)
-        return grad_x, grad_dt_low, grad_dt_weight, grad_delta.sum(1), *grads
+        inputs = (x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last)
+        return tuple(scan_kernels(kernel)[1](*inputs))
 
 
 def selective_scan(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0, kernel: str = "fused"):

@@ -3,7 +3,8 @@ selective_scan.cpp, built on first use (cpu_library.py) and registered as torch 
 torch.compile keeps them in its graph. They replace the whole forward and backward of the scan's
 autograd node, the elementwise work around the state included.
 
-The kernels compute dt_proj and its softplus themselves, a segment at a time. Each (batch
+The kernels compute dt_proj and its softplus themselves, a segment at a time, and the backward
+their gradients, so that the gradient of delta (B, T, d_inner) is never written out. Each (batch
 row, block of channels) walks the sequence with its state in cache, where the torch
 kernels stream every step's (B, d_inner, N) state through memory; the arithmetic is the same.
 The states at segment boundaries (every SEGMENT_STEPS steps) are saved as the torch kernels do.
@@ -20,25 +21,28 @@ from .cpu_library import (
     kernel,
     pointers,
     with_contiguous_rows,
-    with_contiguous_steps,
 )
 
 
-def sizes(x, dt_low, dt_weight, dt_bias, A, D, z, block: int):
-    """batch, T, d_inner, N, dt_rank, the row strides of A, D, dt_weight and dt_bias, z's step
-    stride, segment, block and threads, as the kernels take them."""
+def sizes(x, dt_low, dt_weight, dt_bias, A, D, block: int):
+    """batch, T, d_inner, N, dt_rank, the row strides of A, D, dt_weight and dt_bias, segment,
+    block and threads, as the kernels take them."""
     batch, T, d_inner = x.shape
     rows = (A.stride(0), D.stride(0), dt_weight.stride(0), dt_bias.stride(0))
-    steps = (z.stride(1), selective_scan.SEGMENT_STEPS, block, torch.get_num_threads())
-    return integers(batch, T, d_inner, A.shape[-1], dt_low.shape[-1], *rows, *steps)
+    work = (selective_scan.SEGMENT_STEPS, block, torch.get_num_threads())
+    return integers(batch, T, d_inner, A.shape[-1], dt_low.shape[-1], *rows, *work)
 
 
-def kernel_layout(parameters, z, *tensors) -> list[torch.Tensor]:
+def kernel_layout(parameters, *tensors) -> list[torch.Tensor]:
     """The per-row `parameters` (A, D, dt_weight, dt_bias, expanded along the batch) with
-    contiguous rows, z (B, T, d_inner) with contiguous steps, left a view of a wider tensor where
-    it is, and the other tensors contiguous."""
+    contiguous rows, and the other tensors contiguous."""
     rows = [with_contiguous_rows(tensor) for tensor in parameters]
-    return [*rows, with_contiguous_steps(z), *(tensor.contiguous() for tensor in tensors)]
+    return [*rows, *(tensor.contiguous() for tensor in tensors)]
+
+
+def new_state(state: torch.Tensor) -> torch.Tensor:
+    """A contiguous (B, d_inner, N) tensor to be written, whatever the strides of `state`."""
+    return state.new_empty(state.shape)
 
 
 def new_boundaries(x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
@@ -64,23 +68,22 @@ def cpu_selective_scan(
     (B, segments, d_inner, N), from `selective_scan`'s inputs (A, D and dt_proj's parameters
     expanded along the batch)."""
     parameters = (A, D, dt_weight, dt_bias)
-    A, D, dt_weight, dt_bias, z, x, dt_low, B, C, h0 = kernel_layout(
-        parameters, z, x, dt_low, B, C, h0
-    )
-    out, h_last, boundaries = torch.empty_like(x), torch.empty_like(h0), new_boundaries(x, h0)
+    A, D, dt_weight, dt_bias, x, dt_low, B, C, z = kernel_layout(parameters, x, dt_low, B, C, z)
+    out, h_last, boundaries = torch.empty_like(x), new_state(h0), new_boundaries(x, h0)
     block = channel_block(x.shape[0], x.shape[2])
     inputs = (x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0)
     scan = kernel("selective_scan_forward", x.dtype)
     scan(
         *pointers(*inputs, out, h_last, boundaries),
-        *sizes(x, dt_low, dt_weight, dt_bias, A, D, z, block),
+        *integers(*h0.stride()),  # read in place: often views of one zero
+        *sizes(x, dt_low, dt_weight, dt_bias, A, D, block),
     )
     return out, h_last, boundaries
 
 
 @cpu_selective_scan.register_fake
 def _(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
-    return torch.empty_like(x), torch.empty_like(h0), new_boundaries(x, h0)
+    return torch.empty_like(x), new_state(h0), new_boundaries(x, h0)
 
 
 @torch.library.custom_op("decision_backbones::selective_scan_backward", mutates_args=())
@@ -98,29 +101,35 @@ def cpu_selective_scan_backward(
     grad_out: torch.Tensor,
     grad_h_last: torch.Tensor,
 ) -> list[torch.Tensor]:
-    """The gradients of x, delta (dt_proj's output), A, B, C, D, z and h0 (those of A and D per
-    batch row)."""
+    """The gradients of x, dt_low, dt_weight, dt_bias, A, B, C, D, z and h0 (those of dt_proj's
+    parameters, A and D per batch row)."""
     parameters = (A, D, dt_weight, dt_bias)
-    A, D, dt_weight, dt_bias, z, *tensors = kernel_layout(
-        parameters, z, x, dt_low, B, C, boundaries, grad_out, grad_h_last
+    A, D, dt_weight, dt_bias, x, dt_low, B, C, z, grad_out = kernel_layout(
+        parameters, x, dt_low, B, C, z, grad_out
     )
-    x, dt_low, B, C, boundaries, grad_out, grad_h_last = tensors
-    block = channel_block(x.shape[0], x.shape[2])  # the kernel's and grad_B_blocks' alike
+    block = channel_block(x.shape[0], x.shape[2])  # the kernel's and the per-block sums' alike
+    grad_x, grad_z = (torch.empty_like(x) for _ in range(2))  # contiguous
+    grad_A, grad_h0 = new_state(grad_h_last), new_state(grad_h_last)
+    grad_D, grad_dt_bias = (x.new_empty(x.shape[0], x.shape[2]) for _ in range(2))
+    grad_dt_weight = x.new_empty(x.shape[0], x.shape[2], dt_low.shape[2])
+    # The sums over channels of each block, (blocks, B, T, R or N), added up below
     blocks = math.ceil(x.shape[2] / block)
-    grad_x, grad_delta, grad_z = (torch.empty_like(x) for _ in range(3))  # contiguous
-    grad_A, grad_h0 = (torch.empty_like(grad_h_last) for _ in range(2))
-    grad_D = x.new_empty(x.shape[0], x.shape[2])
-    # Each block's own sums over its channels, (blocks, B, T, N), added up below
-    grad_B_blocks, grad_C_blocks = (B.new_empty(blocks, *B.shape) for _ in range(2))
+    per_block = [t.new_empty(blocks, *t.shape) for t in (dt_low, B, C)]
     inputs = (x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last)
-    outputs = (grad_x, grad_delta, grad_A, grad_B_blocks, grad_C_blocks, grad_D, grad_z, grad_h0)
+    grad_step_size = (per_block[0], grad_dt_weight, grad_dt_bias)
+    outputs = (grad_x, *grad_step_size, grad_A, *per_block[1:], grad_D, grad_z, grad_h0)
     scan = kernel("selective_scan_backward", x.dtype)
-    scan(*pointers(*inputs, *outputs), *sizes(x, dt_low, dt_weight, dt_bias, A, D, z, block))
-    grad_B, grad_C = grad_B_blocks.sum(0), grad_C_blocks.sum(0)
-    return [grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0]
+    scan(
+        *pointers(*inputs, *outputs),
+        *integers(*boundaries.stride(), *grad_h_last.stride()),  # read in place, as h0
+        *sizes(x, dt_low, dt_weight, dt_bias, A, D, block),
+    )
+    grad_dt_low, grad_B, grad_C = (sums.sum(0) for sums in per_block)
+    grad_step_size = (grad_dt_low, grad_dt_weight, grad_dt_bias)
+    return [grad_x, *grad_step_size, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0]
 
 
 @cpu_selective_scan_backward.register_fake
 def _(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last):
-    like = (x, x, grad_h_last, B, C, x[:, 0], z, grad_h_last)
-    return [torch.empty_like(tensor, memory_format=torch.contiguous_format) for tensor in like]
+    like = (x, dt_low, dt_weight, dt_bias, grad_h_last, B, C, x[:, 0], z, grad_h_last)
+    return [tensor.new_empty(tensor.shape) for tensor in like]

@@ -33,7 +33,7 @@ def torch_conv_silu(x, window, weight, bias):
 def test_matches_torch_conv1d_and_silu(tiling, kernel, taps, length):  # noqa: F811
     torch.manual_seed(0)
     batch, d_inner = 3, 32
-    # x as in the layer: the first half of in_proj's output, a view with 2 d_inner per step
+    # x as a slice of a wider tensor: a view with 2 d_inner per step
     xz = torch.randn(batch, length, 2 * d_inner, dtype=torch.float64, requires_grad=True)
     window = torch.randn(batch, d_inner, taps - 1, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(d_inner, taps, dtype=torch.float64, requires_grad=True)
@@ -70,7 +70,7 @@ def saved_bytes_per_element(layer, x) -> float:
 @pytest.mark.parametrize("scan", [pytest.param("cpu", marks=needs_compiler), "fused"])
 @pytest.mark.parametrize("length", [20, 256])
 def test_the_mamba_layer_saves_at_most_three_times_min_grus_bytes(scan, length):
-    """in_proj's output, x after the convolution, x_proj's output, every 64th state and
+    """in_proj's outputs, x after the convolution, x_proj's output, every 64th state and
     out_proj's input; not the padded input, the convolution, delta, a copy of z or h0. (A batch
     of 16: what is saved of the (d_inner, N) parameter A is then small beside the rest.)"""
     x = torch.randn(16, length, 128)

@@ -18,6 +18,7 @@ from tests.conftest import relative_error
 from tests.test_selective_scan import (
     BATCH,
     assert_layers_agree,
+    assert_one_output_alone_agrees,
     bf16_inputs_scan_in_float32,
     mamba_layer,
     members_agree,
@@ -45,10 +46,15 @@ def test_cpu_kernels_match_the_fused_scan(tiling, length):
     assert_layers_agree("cpu", "fused", length, torch.device("cpu"), tolerance=1e-9)
 
 
+@pytest.mark.parametrize("used", ["output", "final state"])
+def test_one_output_alone(used):
+    assert_one_output_alone_agrees("cpu", "reference", used)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_the_result_does_not_depend_on_the_threads(threads):
     """Work items split among threads: the forward pass is the same bit for bit; the gradients
-    of B and C, summed per block of channels (blocks narrow with more threads), agree."""
+    of B, C and dt_low, summed per block of channels (blocks narrow with more threads), agree."""
     layer, x = mamba_layer("cpu"), torch.randn(3, 40, 16, dtype=torch.float64, requires_grad=True)
     previous = torch.get_num_threads()
     try:

@@ -4,10 +4,9 @@
 //   pre_t = bias + sum_k w_k x'_{t+k},  out_t = SiLU(pre_t),  x' = [window; x]
 // with K taps and a window of the K - 1 inputs before x. The backward recomputes pre and gives
 // the gradients of x, the window, w and the bias (those two per batch row, summed by autograd).
-// One work item is (batch row, block of channels), with the loops over channels inside. x may be
-// a view with x_step elements between steps (the first half of in_proj's output); the window
-// (B, d_inner, K - 1) and out (B, T, d_inner) are contiguous; w (B, d_inner, K) and the bias
-// (B, d_inner) may be expanded along the batch (row strides 0).
+// One work item is (batch row, block of channels), with the loops over channels inside. x and out
+// (B, T, d_inner) and the window (B, d_inner, K - 1) are contiguous; w (B, d_inner, K) and the
+// bias (B, d_inner) may be expanded along the batch (row strides 0).
 
 #include <vector>
 
@@ -18,7 +17,7 @@ namespace {
 using kernels::parallel_items, kernels::sigmoid;
 
 struct Shape {
-    int64_t batch, T, d_inner, K, x_step, w_row_stride, bias_row_stride, block;
+    int64_t batch, T, d_inner, K, w_row_stride, bias_row_stride, block;
     int64_t blocks() const { return (d_inner + block - 1) / block; }
 };
 
@@ -37,7 +36,7 @@ struct Item {
 
     // Position p of x' = [window; x]: its `width` channels.
     const F* padded(int64_t p) const {
-        return p < s.K - 1 ? window + p * width : x + (row * s.T + p - (s.K - 1)) * s.x_step + d0;
+        return p < s.K - 1 ? window + p * width : x + (row * s.T + p - (s.K - 1)) * s.d_inner + d0;
     }
 };
 
@@ -158,23 +157,22 @@ void backward(const F* x, const F* window, const F* w, const F* bias, const F* g
 
 }  // namespace
 
-#define CAUSAL_CONV_ENTRY_POINTS(F, suffix)                                                        \
-    extern "C" void causal_conv_silu_forward_##suffix(                                             \
-        const F* x, const F* window, const F* w, const F* bias, F* out, int64_t batch, int64_t T,  \
-        int64_t d_inner, int64_t K, int64_t x_step, int64_t w_row_stride, int64_t bias_row_stride, \
-        int64_t block, int64_t threads) {                                                          \
-        forward(x, window, w, bias, out,                                                           \
-                Shape{batch, T, d_inner, K, x_step, w_row_stride, bias_row_stride, block},         \
-                threads);                                                                          \
-    }                                                                                              \
-    extern "C" void causal_conv_silu_backward_##suffix(                                            \
-        const F* x, const F* window, const F* w, const F* bias, const F* grad_out, F* grad_x,      \
-        F* grad_window, F* grad_w, F* grad_bias, int64_t batch, int64_t T, int64_t d_inner,        \
-        int64_t K, int64_t x_step, int64_t w_row_stride, int64_t bias_row_stride, int64_t block,   \
-        int64_t threads) {                                                                         \
-        backward(                                                                                  \
-            x, window, w, bias, grad_out, Gradients<F>{grad_x, grad_window, grad_w, grad_bias},    \
-            Shape{batch, T, d_inner, K, x_step, w_row_stride, bias_row_stride, block}, threads);   \
+#define CAUSAL_CONV_ENTRY_POINTS(F, suffix)                                                       \
+    extern "C" void causal_conv_silu_forward_##suffix(                                            \
+        const F* x, const F* window, const F* w, const F* bias, F* out, int64_t batch, int64_t T, \
+        int64_t d_inner, int64_t K, int64_t w_row_stride, int64_t bias_row_stride, int64_t block, \
+        int64_t threads) {                                                                        \
+        forward(x, window, w, bias, out,                                                          \
+                Shape{batch, T, d_inner, K, w_row_stride, bias_row_stride, block}, threads);      \
+    }                                                                                             \
+    extern "C" void causal_conv_silu_backward_##suffix(                                           \
+        const F* x, const F* window, const F* w, const F* bias, const F* grad_out, F* grad_x,     \
+        F* grad_window, F* grad_w, F* grad_bias, int64_t batch, int64_t T, int64_t d_inner,       \
+        int64_t K, int64_t w_row_stride, int64_t bias_row_stride, int64_t block,                  \
+        int64_t threads) {                                                                        \
+        backward(x, window, w, bias, grad_out,                                                    \
+                 Gradients<F>{grad_x, grad_window, grad_w, grad_bias},                            \
+                 Shape{batch, T, d_inner, K, w_row_stride, bias_row_stride, block}, threads);     \
     }
 
 CAUSAL_CONV_ENTRY_POINTS(float, f32)

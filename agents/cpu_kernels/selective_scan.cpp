@@ -5,14 +5,15 @@
 // - forward: h_t = exp(Delta_t A) h_{t-1} + Delta_t x_t B_t, y_t = C_t . h_t and
 //   out_t = (y_t + D x_t) SiLU(z_t), storing the state at the start of every `segment` steps;
 // - backward, one segment at a time from the last: its states and gates recomputed from the
-//   saved start, then walked back with g_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1} (g_t = dL/dh_t).
+//   saved start, then walked back with g_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1} (g_t = dL/dh_t),
+//   down to the gradients of dt_proj's input and parameters.
 // One work item is (batch row, block of channels): its (N, block) state stays in cache for the
 // whole sequence, where torch's kernels stream every step's (B, d_inner, N) state through
 // memory, and the elementwise work around the state is done in the same pass. Sums over
-// channels (the gradients of B and C) are written per block and added up by the caller.
+// channels (the gradients of B, C and dt_low) are written per block and added up by the caller.
 // Contiguous row-major tensors, but: A, D, dt_weight and dt_bias may be expanded along the batch
-// (row stride 0), and z may be a view with z_step elements between steps (the second half of
-// in_proj's output).
+// (row stride 0), and the states read (h0, the boundaries, the final state's gradient) may have
+// any strides (`States`).
 
 #include <vector>
 
@@ -23,7 +24,7 @@ namespace {
 using kernels::exp_clamped, kernels::parallel_items, kernels::sigmoid, kernels::softplus;
 
 struct Shape {
-    int64_t batch, T, d_inner, N, R, a_row_stride, d_row_stride, w_row_stride, b_row_stride, z_step,
+    int64_t batch, T, d_inner, N, R, a_row_stride, d_row_stride, w_row_stride, b_row_stride,
         segment, block;
     int64_t blocks() const { return (d_inner + block - 1) / block; }
     int64_t segments() const { return (T + segment - 1) / segment; }
@@ -32,10 +33,23 @@ struct Shape {
 // A work item's state is held channel-minor, (N, width): the loops over channels are the
 // inner ones, contiguous in x, Delta, z and out, so they vectorise without sums across lanes.
 template <typename F>
-void load_state(const F* rows, int64_t width, int64_t N, F* state) {  // (width, N) -> (N, width)
+void load_state(const F* rows, int64_t channel_stride, int64_t n_stride, int64_t width, int64_t N,
+                F* state) {  // (width, N) -> (N, width)
     for (int64_t c = 0; c < width; ++c)
-        for (int64_t n = 0; n < N; ++n) state[n * width + c] = rows[c * N + n];
+        for (int64_t n = 0; n < N; ++n)
+            state[n * width + c] = rows[c * channel_stride + n * n_stride];
 }
+
+// A state tensor (B, [segments,] d_inner, N) read in place, by its strides: h0 and the final
+// state's gradient are often expanded views of one zero, which a copy would only fill.
+template <typename F>
+struct States {
+    const F* data;
+    int64_t row, segment, channel, n;
+    void load(int64_t r, int64_t seg, int64_t d0, int64_t width, int64_t N, F* state) const {
+        load_state(data + r * row + seg * segment + d0 * channel, channel, n, width, N, state);
+    }
+};
 
 template <typename F>
 void store_state(const F* state, int64_t width, int64_t N, F* rows) {  // (N, width) -> (width, N)
@@ -121,25 +135,27 @@ void walk(const Shape& s, int64_t row, int64_t d0, int64_t width, int64_t start,
 // Per-thread buffers, each resized to what an item needs (a no-op after the first item).
 template <typename F>
 struct Scratch {
-    std::vector<F> h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt;
+    std::vector<F> h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt,
+        d_delta, d_weight, d_bias;
 };
 
 template <typename F>
-void forward(const Inputs<F>& in, const F* h0, F* out, F* h_last, F* boundaries, Shape s,
+void forward(const Inputs<F>& in, const States<F>& h0, F* out, F* h_last, F* boundaries, Shape s,
              int64_t threads) {
     parallel_items<Scratch<F>>(s.batch * s.blocks(), threads, [&](int64_t item, Scratch<F>& buf) {
         const int64_t row = item / s.blocks(), d0 = item % s.blocks() * s.block;
         const int64_t width = std::min(s.block, s.d_inner - d0), N = s.N;
         const int64_t steps = std::min(s.segment, s.T);  // in a segment, at most
-        auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt] = buf;
+        auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt,
+               d_delta, d_weight, d_bias] = buf;
         for (auto* buffer : {&h, &A}) buffer->resize(N * width);
         for (auto* buffer : {&y, &delta, &dt}) buffer->resize(steps * width);
         u.resize(width);
         weight.resize(s.R * width);
         bias.resize(width);
         load_step_size(s, in, row, d0, width, weight.data(), bias.data());
-        load_state(in.A + row * s.a_row_stride + d0 * N, width, N, A.data());
-        load_state(h0 + (row * s.d_inner + d0) * N, width, N, h.data());
+        load_state(in.A + row * s.a_row_stride + d0 * N, N, int64_t(1), width, N, A.data());
+        h0.load(row, 0, d0, width, N, h.data());
         const F* D = in.D + row * s.d_row_stride + d0;
         for (int64_t seg = 0; seg < s.segments(); ++seg) {
             F* saved = boundaries + ((row * s.segments() + seg) * s.d_inner + d0) * N;
@@ -152,7 +168,7 @@ void forward(const Inputs<F>& in, const F* h0, F* out, F* h_last, F* boundaries,
             for (int64_t t = start; t < stop; ++t) {
                 const int64_t channels = (row * s.T + t) * s.d_inner + d0;
                 const F *x = in.x + channels, *y_t = &y[(t - start) * width];
-                const F* z = in.z + (row * s.T + t) * s.z_step + d0;
+                const F* z = in.z + channels;
 #pragma omp simd
                 for (int64_t c = 0; c < width; ++c)  // Eq. 2b's D x, then the gate of Fig. 3
                     out[channels + c] = (y_t[c] + D[c] * x[c]) * z[c] * sigmoid(z[c]);
@@ -164,36 +180,39 @@ void forward(const Inputs<F>& in, const F* h0, F* out, F* h_last, F* boundaries,
 
 template <typename F>
 struct Gradients {
-    F *x, *delta, *A, *B, *C, *D, *z, *h0;  // A, D, h0 per row; B, C per block of channels
+    // dt_weight, dt_bias, A, D, h0 per row; dt_low, B, C per block of channels
+    F *x, *dt_low, *dt_weight, *dt_bias, *A, *B, *C, *D, *z, *h0;
 };
 
 template <typename F>
-void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out, const F* grad_h_last,
-              const Gradients<F>& grad, Shape s, int64_t threads) {
+void backward(const Inputs<F>& in, const States<F>& boundaries, const F* grad_out,
+              const States<F>& grad_h_last, const Gradients<F>& grad, Shape s, int64_t threads) {
     parallel_items<Scratch<F>>(s.batch * s.blocks(), threads, [&](int64_t item, Scratch<F>& buf) {
         const int64_t row = item / s.blocks(), block = item % s.blocks(), d0 = block * s.block;
         const int64_t width = std::min(s.block, s.d_inner - d0), N = s.N;
         const int64_t state_offset = (row * s.d_inner + d0) * N;
         const int64_t steps = std::min(s.segment, s.T);  // in a segment, at most
         // g = dL/dh at the step at hand, from the steps after it; (N, width) as the states
-        auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt] = buf;
+        auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt,
+               d_delta, d_weight, d_bias] = buf;
         for (auto* buffer : {&h, &A, &g}) buffer->resize(N * width);
-        for (auto* buffer : {&u, &dy, &d_dt, &d_u, &bias}) buffer->resize(width);
+        for (auto* buffer : {&u, &dy, &d_dt, &d_u, &bias, &d_delta}) buffer->resize(width);
         dA.assign(N * width, F(0));
-        dD.assign(width, F(0));
+        for (auto* sum : {&dD, &d_bias}) sum->assign(width, F(0));
+        d_weight.assign(s.R * width, F(0));
         for (auto* buffer : {&states, &gates}) buffer->resize(steps * N * width);
         for (auto* buffer : {&y, &delta, &dt}) buffer->resize(steps * width);
         weight.resize(s.R * width);
         load_step_size(s, in, row, d0, width, weight.data(), bias.data());
-        load_state(grad_h_last + state_offset, width, N, g.data());
-        load_state(in.A + row * s.a_row_stride + d0 * N, width, N, A.data());
+        grad_h_last.load(row, 0, d0, width, N, g.data());
+        load_state(in.A + row * s.a_row_stride + d0 * N, N, int64_t(1), width, N, A.data());
         const F* D = in.D + row * s.d_row_stride + d0;
         F* dB = grad.B + (block * s.batch + row) * s.T * N;
         F* dC = grad.C + (block * s.batch + row) * s.T * N;
+        F* d_low = grad.dt_low + (block * s.batch + row) * s.T * s.R;
         for (int64_t seg = s.segments() - 1; seg >= 0; --seg) {
             const int64_t start = seg * s.segment, stop = std::min(s.T, start + s.segment);
-            const F* saved = boundaries + ((row * s.segments() + seg) * s.d_inner + d0) * N;
-            load_state(saved, width, N, h.data());
+            boundaries.load(row, seg, d0, width, N, h.data());
             step_sizes(s, in, row, width, start, stop, weight.data(), bias.data(), delta.data(),
                        dt.data());
             walk<true>(s, row, d0, width, start, stop, in, dt.data(), A.data(), h.data(), y.data(),
@@ -201,7 +220,7 @@ void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out, const
             for (int64_t t = stop - 1; t >= start; --t) {
                 const int64_t step = row * s.T + t, channels = step * s.d_inner + d0;
                 const F *x = in.x + channels, *dt_t = &dt[(t - start) * width];
-                const F* z = in.z + step * s.z_step + d0;
+                const F* z = in.z + channels;
                 const F* delta_t = &delta[(t - start) * width];
                 const F *g_out = grad_out + channels, *y_t = &y[(t - start) * width];
 #pragma omp simd
@@ -248,45 +267,67 @@ void backward(const Inputs<F>& in, const F* boundaries, const F* grad_out, const
                 for (int64_t c = 0; c < width; ++c) {  // through u = Delta x and Delta = softplus
                     grad.x[channels + c] = dy[c] * D[c] + d_u[c] * dt_t[c];
                     const F slope = sigmoid(delta_t[c]);  // softplus'(delta)
-                    grad.delta[channels + c] = (d_dt[c] + d_u[c] * x[c]) * slope;
+                    d_delta[c] = (d_dt[c] + d_u[c] * x[c]) * slope;
+                    d_bias[c] += d_delta[c];
+                }
+                for (int64_t r = 0; r < s.R; ++r) {  // through delta = dt_bias + dt_weight dt_low
+                    const F low_r = in.dt_low[step * s.R + r];
+                    const F* __restrict weight_r = weight.data() + r * width;
+                    F* __restrict d_weight_r = d_weight.data() + r * width;
+                    const F* __restrict d_delta_t = d_delta.data();
+                    F d_low_r = 0;
+#pragma omp simd reduction(+ : d_low_r)
+                    for (int64_t c = 0; c < width; ++c) {
+                        d_low_r += d_delta_t[c] * weight_r[c];
+                        d_weight_r[c] += d_delta_t[c] * low_r;
+                    }
+                    d_low[t * s.R + r] = d_low_r;
                 }
             }
         }
         store_state(dA.data(), width, N, grad.A + state_offset);  // this row's own
         store_state(g.data(), width, N, grad.h0 + state_offset);
+        store_state(d_weight.data(), width, s.R, grad.dt_weight + (row * s.d_inner + d0) * s.R);
         std::copy(dD.begin(), dD.end(), grad.D + row * s.d_inner + d0);
+        std::copy(d_bias.begin(), d_bias.end(), grad.dt_bias + row * s.d_inner + d0);
     });
 }
 
 }  // namespace
 
+// The strides of h0 (row, channel, n), of the boundaries (row, segment, channel, n) and of
+// the final state's gradient (row, channel, n) come before the sizes.
 #define SELECTIVE_SCAN_ENTRY_POINTS(F, suffix)                                                     \
     extern "C" void selective_scan_forward_##suffix(                                               \
         const F* x, const F* dt_low, const F* dt_weight, const F* dt_bias, const F* A, const F* B, \
         const F* C, const F* D, const F* z, const F* h0, F* out, F* h_last, F* boundaries,         \
-        int64_t batch, int64_t T, int64_t d_inner, int64_t N, int64_t R, int64_t a_row_stride,     \
-        int64_t d_row_stride, int64_t w_row_stride, int64_t b_row_stride, int64_t z_step,          \
-        int64_t segment, int64_t block, int64_t threads) {                                         \
-        forward(Inputs<F>{x, dt_low, dt_weight, dt_bias, A, B, C, D, z}, h0, out, h_last,          \
-                boundaries,                                                                        \
+        int64_t h0_row, int64_t h0_channel, int64_t h0_n, int64_t batch, int64_t T,                \
+        int64_t d_inner, int64_t N, int64_t R, int64_t a_row_stride, int64_t d_row_stride,         \
+        int64_t w_row_stride, int64_t b_row_stride, int64_t segment, int64_t block,                \
+        int64_t threads) {                                                                         \
+        forward(Inputs<F>{x, dt_low, dt_weight, dt_bias, A, B, C, D, z},                           \
+                States<F>{h0, h0_row, 0, h0_channel, h0_n}, out, h_last, boundaries,               \
                 Shape{batch, T, d_inner, N, R, a_row_stride, d_row_stride, w_row_stride,           \
-                      b_row_stride, z_step, segment, block},                                       \
+                      b_row_stride, segment, block},                                               \
                 threads);                                                                          \
     }                                                                                              \
     extern "C" void selective_scan_backward_##suffix(                                              \
         const F* x, const F* dt_low, const F* dt_weight, const F* dt_bias, const F* A, const F* B, \
         const F* C, const F* D, const F* z, const F* boundaries, const F* grad_out,                \
-        const F* grad_h_last, F* grad_x, F* grad_delta, F* grad_A, F* grad_B, F* grad_C,           \
-        F* grad_D, F* grad_z, F* grad_h0, int64_t batch, int64_t T, int64_t d_inner, int64_t N,    \
-        int64_t R, int64_t a_row_stride, int64_t d_row_stride, int64_t w_row_stride,               \
-        int64_t b_row_stride, int64_t z_step, int64_t segment, int64_t block, int64_t threads) {   \
-        backward(                                                                                  \
-            Inputs<F>{x, dt_low, dt_weight, dt_bias, A, B, C, D, z}, boundaries, grad_out,         \
-            grad_h_last,                                                                           \
-            Gradients<F>{grad_x, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0},     \
-            Shape{batch, T, d_inner, N, R, a_row_stride, d_row_stride, w_row_stride, b_row_stride, \
-                  z_step, segment, block},                                                         \
-            threads);                                                                              \
+        const F* grad_h_last, F* grad_x, F* grad_dt_low, F* grad_dt_weight, F* grad_dt_bias,       \
+        F* grad_A, F* grad_B, F* grad_C, F* grad_D, F* grad_z, F* grad_h0, int64_t saved_row,      \
+        int64_t saved_segment, int64_t saved_channel, int64_t saved_n, int64_t last_row,           \
+        int64_t last_channel, int64_t last_n, int64_t batch, int64_t T, int64_t d_inner,           \
+        int64_t N, int64_t R, int64_t a_row_stride, int64_t d_row_stride, int64_t w_row_stride,    \
+        int64_t b_row_stride, int64_t segment, int64_t block, int64_t threads) {                   \
+        backward(Inputs<F>{x, dt_low, dt_weight, dt_bias, A, B, C, D, z},                          \
+                 States<F>{boundaries, saved_row, saved_segment, saved_channel, saved_n},          \
+                 grad_out, States<F>{grad_h_last, last_row, 0, last_channel, last_n},              \
+                 Gradients<F>{grad_x, grad_dt_low, grad_dt_weight, grad_dt_bias, grad_A, grad_B,   \
+                              grad_C, grad_D, grad_z, grad_h0},                                    \
+                 Shape{batch, T, d_inner, N, R, a_row_stride, d_row_stride, w_row_stride,          \
+                       b_row_stride, segment, block},                                              \
+                 threads);                                                                         \
     }
 
 SELECTIVE_SCAN_ENTRY_POINTS(float, f32)
