@@ -5,13 +5,7 @@ its graph. One work item is (batch row, block of channels), as for the scan.
 
 import torch
 
-from .cpu_library import (
-    channel_block,
-    integers,
-    kernel,
-    pointers,
-    with_contiguous_rows,
-)
+from .cpu_library import channel_block, integers, kernel, kernel_layout, pointers
 
 
 def sizes(x, weight, bias, block: int):
@@ -22,20 +16,13 @@ def sizes(x, weight, bias, block: int):
     return integers(batch, T, d_inner, weight.shape[-1], *strides)
 
 
-def kernel_layout(x, window, weight, bias) -> list[torch.Tensor]:
-    """x (B, T, d_inner) and the window contiguous; weight (B, d_inner, K) and bias (B, d_inner)
-    with contiguous rows, left expanded along the batch where they are."""
-    rows = (with_contiguous_rows(tensor) for tensor in (weight, bias))
-    return [x.contiguous(), window.contiguous(), *rows]
-
-
 @torch.library.custom_op("decision_backbones::causal_conv_silu", mutates_args=())
 def cpu_causal_conv_silu(
     x: torch.Tensor, window: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 ) -> torch.Tensor:
     """SiLU(conv1d) (B, T, d_inner) of x (B, T, d_inner) after the window (B, d_inner, K - 1),
     with taps weight (B, d_inner, K) and bias (B, d_inner), expanded along the batch."""
-    x, window, weight, bias = kernel_layout(x, window, weight, bias)
+    weight, bias, x, window = kernel_layout((weight, bias), x, window)
     out = x.new_empty(x.shape)
     convolve = kernel("causal_conv_silu_forward", x.dtype)
     block = channel_block(x.shape[0], x.shape[2])
@@ -57,8 +44,7 @@ def cpu_causal_conv_silu_backward(
     grad_out: torch.Tensor,
 ) -> list[torch.Tensor]:
     """The gradients of x, the window, weight and bias (those two per batch row)."""
-    x, window, weight, bias = kernel_layout(x, window, weight, bias)
-    grad_out = grad_out.contiguous()
+    weight, bias, x, window, grad_out = kernel_layout((weight, bias), x, window, grad_out)
     grad_x = x.new_empty(x.shape)
     grad_window = torch.empty_like(window)
     grad_weight = x.new_empty(x.shape[0], *weight.shape[1:])

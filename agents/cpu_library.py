@@ -62,10 +62,12 @@ def channel_block(batch: int, d_inner: int) -> int:
     return block
 
 
-def with_contiguous_rows(tensor: torch.Tensor) -> torch.Tensor:
-    """A batch-first tensor whose rows are contiguous, left expanded along the batch (stride 0)
-    where it is."""
-    return tensor if tensor[0].is_contiguous() else tensor.contiguous()
+def kernel_layout(parameters, *tensors) -> list[torch.Tensor]:
+    """The layout every kernel takes: the per-row `parameters` (batch first, expanded along the
+    batch) with contiguous rows, left expanded (stride 0) where they are, then `tensors`
+    contiguous."""
+    rows = [tensor if tensor[0].is_contiguous() else tensor.contiguous() for tensor in parameters]
+    return [*rows, *(tensor.contiguous() for tensor in tensors)]
 
 
 def pointers(*tensors: torch.Tensor) -> list[ctypes.c_void_p]:

@@ -15,13 +15,7 @@ import math
 import torch
 
 from . import selective_scan
-from .cpu_library import (
-    channel_block,
-    integers,
-    kernel,
-    pointers,
-    with_contiguous_rows,
-)
+from .cpu_library import channel_block, integers, kernel, kernel_layout, pointers
 
 
 def sizes(x, dt_low, dt_weight, dt_bias, A, D, block: int):
@@ -31,13 +25,6 @@ def sizes(x, dt_low, dt_weight, dt_bias, A, D, block: int):
     rows = (A.stride(0), D.stride(0), dt_weight.stride(0), dt_bias.stride(0))
     work = (selective_scan.SEGMENT_STEPS, block, torch.get_num_threads())
     return integers(batch, T, d_inner, A.shape[-1], dt_low.shape[-1], *rows, *work)
-
-
-def kernel_layout(parameters, *tensors) -> list[torch.Tensor]:
-    """The per-row `parameters` (A, D, dt_weight, dt_bias, expanded along the batch) with
-    contiguous rows, and the other tensors contiguous."""
-    rows = [with_contiguous_rows(tensor) for tensor in parameters]
-    return [*rows, *(tensor.contiguous() for tensor in tensors)]
 
 
 def new_state(state: torch.Tensor) -> torch.Tensor:
@@ -115,9 +102,10 @@ def cpu_selective_scan_backward(
     # The sums over channels of each block, (blocks, B, T, R or N), added up below
     blocks = math.ceil(x.shape[2] / block)
     per_block = [t.new_empty(blocks, *t.shape) for t in (dt_low, B, C)]
+    grad_low_blocks, grad_B_blocks, grad_C_blocks = per_block
     inputs = (x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last)
-    grad_step_size = (per_block[0], grad_dt_weight, grad_dt_bias)
-    outputs = (grad_x, *grad_step_size, grad_A, *per_block[1:], grad_D, grad_z, grad_h0)
+    outputs = (grad_x, grad_low_blocks, grad_dt_weight, grad_dt_bias, grad_A)
+    outputs += (grad_B_blocks, grad_C_blocks, grad_D, grad_z, grad_h0)
     scan = kernel("selective_scan_backward", x.dtype)
     scan(
         *pointers(*inputs, *outputs),
@@ -125,8 +113,8 @@ def cpu_selective_scan_backward(
         *sizes(x, dt_low, dt_weight, dt_bias, A, D, block),
     )
     grad_dt_low, grad_B, grad_C = (sums.sum(0) for sums in per_block)
-    grad_step_size = (grad_dt_low, grad_dt_weight, grad_dt_bias)
-    return [grad_x, *grad_step_size, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0]
+    step_size = [grad_dt_low, grad_dt_weight, grad_dt_bias]  # dt_proj's input and parameters
+    return [grad_x, *step_size, grad_A, grad_B, grad_C, grad_D, grad_z, grad_h0]
 
 
 @cpu_selective_scan_backward.register_fake
