@@ -203,9 +203,9 @@ def scan_kernels(kernel: str):
     """The scan's (forward, backward) named `kernel`: "cpu" (compiled, selective_scan_cpu.py),
     or the torch code above around the state kernels "fused" (torch) or "triton"."""
     if kernel == "cpu":
-        from .selective_scan_cpu import cpu_selective_scan, cpu_selective_scan_backward
+        from .selective_scan_cpu import cpu_scan, cpu_scan_backward
 
-        return cpu_selective_scan, cpu_selective_scan_backward
+        return cpu_scan, cpu_scan_backward
     if kernel == "triton":
         from .selective_scan_triton import triton_scan_states, triton_scan_states_backward
 

@@ -28,14 +28,15 @@ def sizes(x, dt_low, dt_weight, dt_bias, A, D, block: int):
 
 
 def new_state(state: torch.Tensor) -> torch.Tensor:
-    """A contiguous (B, d_inner, N) tensor to be written, whatever the strides of `state`."""
-    return state.new_empty(state.shape)
+    """A (B, N, d_inner) tensor to be written for a (B, d_inner, N) `state`: what the kernels
+    write per channel and n, they write channel-minor."""
+    return state.new_empty(state.transpose(1, 2).shape)
 
 
 def new_boundaries(x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """The states at segment starts, (B, segments, d_inner, N), to be written."""
+    """The states at segment starts to be written, channel-minor: (B, segments, N, d_inner)."""
     segments = math.ceil(x.shape[1] / selective_scan.SEGMENT_STEPS)
-    return x.new_empty(x.shape[0], segments, *h0.shape[1:])
+    return x.new_empty(x.shape[0], segments, *new_state(h0).shape[1:])
 
 
 @torch.library.custom_op("decision_backbones::selective_scan", mutates_args=())
@@ -51,9 +52,9 @@ def cpu_selective_scan(
     z: torch.Tensor,
     h0: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """out (B, T, d_inner), the final state (B, d_inner, N) and the states at segment starts
-    (B, segments, d_inner, N), from `selective_scan`'s inputs (A, D and dt_proj's parameters
-    expanded along the batch)."""
+    """out (B, T, d_inner), and channel-minor the final state (B, N, d_inner) and the states at
+    segment starts (B, segments, N, d_inner), from `selective_scan`'s inputs (A, D and dt_proj's
+    parameters expanded along the batch)."""
     parameters = (A, D, dt_weight, dt_bias)
     A, D, dt_weight, dt_bias, x, dt_low, B, C, z = kernel_layout(parameters, x, dt_low, B, C, z)
     out, h_last, boundaries = torch.empty_like(x), new_state(h0), new_boundaries(x, h0)
@@ -89,7 +90,8 @@ def cpu_selective_scan_backward(
     grad_h_last: torch.Tensor,
 ) -> list[torch.Tensor]:
     """The gradients of x, dt_low, dt_weight, dt_bias, A, B, C, D, z and h0 (those of dt_proj's
-    parameters, A and D per batch row)."""
+    parameters, A and D per batch row); those of dt_weight, A and h0 channel-minor: (B, R or N,
+    d_inner)."""
     parameters = (A, D, dt_weight, dt_bias)
     A, D, dt_weight, dt_bias, x, dt_low, B, C, z, grad_out = kernel_layout(
         parameters, x, dt_low, B, C, z, grad_out
@@ -98,7 +100,7 @@ def cpu_selective_scan_backward(
     grad_x, grad_z = (torch.empty_like(x) for _ in range(2))  # contiguous
     grad_A, grad_h0 = new_state(grad_h_last), new_state(grad_h_last)
     grad_D, grad_dt_bias = (x.new_empty(x.shape[0], x.shape[2]) for _ in range(2))
-    grad_dt_weight = x.new_empty(x.shape[0], x.shape[2], dt_low.shape[2])
+    grad_dt_weight = x.new_empty(x.shape[0], dt_low.shape[2], x.shape[2])
     # The sums over channels of each block, (blocks, B, T, R or N), added up below
     blocks = math.ceil(x.shape[2] / block)
     per_block = [t.new_empty(blocks, *t.shape) for t in (dt_low, B, C)]
@@ -119,5 +121,20 @@ def cpu_selective_scan_backward(
 
 @cpu_selective_scan_backward.register_fake
 def _(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last):
-    like = (x, dt_low, dt_weight, dt_bias, grad_h_last, B, C, x[:, 0], z, grad_h_last)
-    return [tensor.new_empty(tensor.shape) for tensor in like]
+    like = (x, dt_low, dt_weight.transpose(1, 2), dt_bias, new_state(grad_h_last), B, C, x[:, 0])
+    return [tensor.new_empty(tensor.shape) for tensor in (*like, z, new_state(grad_h_last))]
+
+
+def cpu_scan(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
+    """`selective_scan`'s forward by the compiled kernel: out, the final state (B, d_inner, N) and
+    the states at segment starts (B, segments, d_inner, N), the states as transposed views."""
+    out, h_last, boundaries = cpu_selective_scan(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0)
+    return out, h_last.transpose(1, 2), boundaries.transpose(2, 3)
+
+
+def cpu_scan_backward(*inputs):
+    """`selective_scan`'s backward by the compiled kernel: the ten gradients in their inputs'
+    shapes, those written channel-minor as transposed views."""
+    channel_minor = (2, 4, 9)  # dt_weight, A and h0
+    grads = cpu_selective_scan_backward(*inputs)
+    return [grad.transpose(1, 2) if i in channel_minor else grad for i, grad in enumerate(grads)]

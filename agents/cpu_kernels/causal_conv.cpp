@@ -24,7 +24,7 @@ struct Shape {
 // Per-thread buffers: w, the window and the gradients held channel-minor, (K, width) and alike.
 template <typename F>
 struct Scratch {
-    std::vector<F> w, window, pre, ring, grad_w, grad_window, grad_bias;
+    kernels::Buffer<F> w, window, pre, ring, grad_w, grad_window, grad_bias;
 };
 
 template <typename F>

@@ -6,25 +6,31 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <new>
+#include <vector>
 
 namespace kernels {
 
 // exp(v) that the compiler vectorises (std::exp in float32 does not, without -ffast-math, whose
 // crtfastmath would set flush-to-zero for the whole process): v = k ln2 + r, |r| <= ln2 / 2,
-// exp(r) by its degree-6 Taylor polynomial (relative error < 2e-7), times 2^k built in the
-// exponent bits. v is clamped to [-87, 88]: ~1e-38 instead of a denormal or 0, no infinity.
+// exp(r) by a degree-5 minimax polynomial (relative error < 3e-7 in float32), times 2^k added
+// to its exponent bits. v is clamped to [-86.5, 88]: ~3e-38 instead of a denormal or 0, no
+// infinity, and 2^k p stays a normal number.
 inline float exp_clamped(float v) {
-    v = std::min(std::max(v, -87.0f), 88.0f);
-    const float k = (v * 1.44269504f + 12582912.0f) - 12582912.0f;  // round: 1.5 * 2^23
-    const float r = v - k * 0.693359375f + k * 2.12194440e-4f;      // ln2 split in two: exact k ln2
-    float p = 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p * std::bit_cast<float>((static_cast<int32_t>(k) + 127) << 23);
+    v = std::min(std::max(v, -86.5f), 88.0f);
+    // v / ln2 + 1.5 * 2^23 rounds to an integer, k, kept in the low bits of the mantissa
+    const float shifted = v * 1.44269504f + 12582912.0f;
+    const float k = shifted - 12582912.0f;
+    const float r = v - k * 0.693359375f + k * 2.12194440e-4f;  // ln2 split in two: exact k ln2
+    float p = 8.29801e-3f;
+    p = p * r + 4.191540e-2f;
+    p = p * r + 1.6667569e-1f;
+    p = p * r + 4.9998895e-1f;
+    p = p * r + 9.9999969e-1f;
+    p = p * r + 1.00000007f;
+    // k << 23, the exponent field's 2^k: the bits of 1.5 * 2^23 above k's shift out
+    const uint32_t scale = std::bit_cast<uint32_t>(shifted) << 23;
+    return std::bit_cast<float>(std::bit_cast<uint32_t>(p) + scale);
 }
 
 inline double exp_clamped(double v) { return std::exp(v); }  // float64: for checking
@@ -44,6 +50,24 @@ inline float softplus(float v) {
 }
 
 inline double softplus(double v) { return std::max(v, 0.0) + std::log1p(std::exp(-std::abs(v))); }
+
+// A vector of numbers on 64-byte boundaries, as torch allocates tensors: a vector load from a
+// buffer then never straddles two cache lines (std::vector's are on 16-byte boundaries).
+template <typename F>
+struct CacheAligned {
+    using value_type = F;
+    CacheAligned() = default;
+    template <typename G>
+    CacheAligned(const CacheAligned<G>&) {}
+    F* allocate(size_t count) {
+        return static_cast<F*>(::operator new(count * sizeof(F), std::align_val_t(64)));
+    }
+    void deallocate(F* data, size_t) { ::operator delete(data, std::align_val_t(64)); }
+    bool operator==(const CacheAligned&) const = default;
+};
+
+template <typename F>
+using Buffer = std::vector<F, CacheAligned<F>>;
 
 template <typename F>
 inline F sigmoid(F v) {

@@ -13,8 +13,11 @@
 // channels (the gradients of B, C and dt_low) are written per block and added up by the caller.
 // Contiguous row-major tensors, but: A, D, dt_weight and dt_bias may be expanded along the batch
 // (row stride 0), and the states read (h0, the boundaries, the final state's gradient) may have
-// any strides (`States`).
+// any strides (`States`). What is written per channel and n (the states and the gradients of A,
+// h0 and dt_weight) is written channel-minor, (B, [segments,] N or R, d_inner): each item's
+// block is then a contiguous copy, not a transpose, and the caller sees it transposed.
 
+#include <array>
 #include <vector>
 
 #include "common.h"
@@ -32,11 +35,16 @@ struct Shape {
 
 // A work item's state is held channel-minor, (N, width): the loops over channels are the
 // inner ones, contiguous in x, Delta, z and out, so they vectorise without sums across lanes.
+// load_state reads (width, N) rows, by their strides, into it.
 template <typename F>
 void load_state(const F* rows, int64_t channel_stride, int64_t n_stride, int64_t width, int64_t N,
-                F* state) {  // (width, N) -> (N, width)
-    for (int64_t c = 0; c < width; ++c)
-        for (int64_t n = 0; n < N; ++n)
+                F* state) {
+    if (channel_stride == 0 && n_stride == 0) {  // a view of one number
+        std::fill(state, state + N * width, rows[0]);
+        return;
+    }
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < width; ++c)
             state[n * width + c] = rows[c * channel_stride + n * n_stride];
 }
 
@@ -51,27 +59,18 @@ struct States {
     }
 };
 
+// What the kernels write of a state, (B, [segments,] N, d_inner) as the item's own (N, width):
+// one contiguous copy per n (the caller sees it transposed, as (..., d_inner, N)).
 template <typename F>
-void store_state(const F* state, int64_t width, int64_t N, F* rows) {  // (N, width) -> (width, N)
-    for (int64_t c = 0; c < width; ++c)
-        for (int64_t n = 0; n < N; ++n) rows[c * N + n] = state[n * width + c];
+void store_state(const F* state, int64_t width, int64_t N, int64_t d_inner, F* rows) {
+    for (int64_t n = 0; n < N; ++n)
+        std::copy(state + n * width, state + (n + 1) * width, rows + n * d_inner);
 }
 
 template <typename F>
 struct Inputs {
     const F *x, *dt_low, *dt_weight, *dt_bias, *A, *B, *C, *D, *z;
 };
-
-// This item's dt_proj, channel-minor: weight (R, width) and bias (width).
-template <typename F>
-void load_step_size(const Shape& s, const Inputs<F>& in, int64_t row, int64_t d0, int64_t width,
-                    F* weight, F* bias) {
-    for (int64_t c = 0; c < width; ++c) {
-        for (int64_t r = 0; r < s.R; ++r)
-            weight[r * width + c] = in.dt_weight[row * s.w_row_stride + (d0 + c) * s.R + r];
-        bias[c] = in.dt_bias[row * s.b_row_stride + d0 + c];
-    }
-}
 
 // delta_t = bias + weight dt_low_t (dt_proj, Alg. 2 line 4 before its softplus) and
 // Delta_t = softplus(delta_t) for steps [start, stop), into delta and dt (step - start, width).
@@ -135,9 +134,29 @@ void walk(const Shape& s, int64_t row, int64_t d0, int64_t width, int64_t start,
 // Per-thread buffers, each resized to what an item needs (a no-op after the first item).
 template <typename F>
 struct Scratch {
-    std::vector<F> h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt,
+    kernels::Buffer<F> h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt,
         d_delta, d_weight, d_bias;
+    std::array<const F*, 3> parameters_of{};  // where A, weight and bias were loaded from
 };
+
+// This item's A (N, width) and dt_proj, weight (R, width) and bias (width), channel-minor into
+// `buf`, unless the thread's previous item loaded the same ones: the parameters are expanded
+// along the batch, so the items of one block of channels share them (except under vmap).
+template <typename F>
+void load_parameters(const Shape& s, const Inputs<F>& in, int64_t row, int64_t d0, int64_t width,
+                     Scratch<F>& buf) {
+    const std::array<const F*, 3> sources{in.A + row * s.a_row_stride + d0 * s.N,
+                                          in.dt_weight + row * s.w_row_stride + d0 * s.R,
+                                          in.dt_bias + row * s.b_row_stride + d0};
+    if (sources == buf.parameters_of) return;
+    buf.A.resize(s.N * width);
+    buf.weight.resize(s.R * width);
+    buf.bias.resize(width);
+    load_state(sources[0], s.N, int64_t(1), width, s.N, buf.A.data());
+    load_state(sources[1], s.R, int64_t(1), width, s.R, buf.weight.data());
+    std::copy(sources[2], sources[2] + width, buf.bias.begin());
+    buf.parameters_of = sources;
+}
 
 template <typename F>
 void forward(const Inputs<F>& in, const States<F>& h0, F* out, F* h_last, F* boundaries, Shape s,
@@ -146,20 +165,17 @@ void forward(const Inputs<F>& in, const States<F>& h0, F* out, F* h_last, F* bou
         const int64_t row = item / s.blocks(), d0 = item % s.blocks() * s.block;
         const int64_t width = std::min(s.block, s.d_inner - d0), N = s.N;
         const int64_t steps = std::min(s.segment, s.T);  // in a segment, at most
+        load_parameters(s, in, row, d0, width, buf);
         auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt,
-               d_delta, d_weight, d_bias] = buf;
-        for (auto* buffer : {&h, &A}) buffer->resize(N * width);
+               d_delta, d_weight, d_bias, _] = buf;
+        h.resize(N * width);
         for (auto* buffer : {&y, &delta, &dt}) buffer->resize(steps * width);
         u.resize(width);
-        weight.resize(s.R * width);
-        bias.resize(width);
-        load_step_size(s, in, row, d0, width, weight.data(), bias.data());
-        load_state(in.A + row * s.a_row_stride + d0 * N, N, int64_t(1), width, N, A.data());
         h0.load(row, 0, d0, width, N, h.data());
         const F* D = in.D + row * s.d_row_stride + d0;
         for (int64_t seg = 0; seg < s.segments(); ++seg) {
-            F* saved = boundaries + ((row * s.segments() + seg) * s.d_inner + d0) * N;
-            store_state(h.data(), width, N, saved);
+            F* saved = boundaries + (row * s.segments() + seg) * N * s.d_inner + d0;
+            store_state(h.data(), width, N, s.d_inner, saved);
             const int64_t start = seg * s.segment, stop = std::min(s.T, start + s.segment);
             step_sizes(s, in, row, width, start, stop, weight.data(), bias.data(), delta.data(),
                        dt.data());
@@ -174,7 +190,7 @@ void forward(const Inputs<F>& in, const States<F>& h0, F* out, F* h_last, F* bou
                     out[channels + c] = (y_t[c] + D[c] * x[c]) * z[c] * sigmoid(z[c]);
             }
         }
-        store_state(h.data(), width, N, h_last + (row * s.d_inner + d0) * N);
+        store_state(h.data(), width, N, s.d_inner, h_last + row * N * s.d_inner + d0);
     });
 }
 
@@ -190,22 +206,20 @@ void backward(const Inputs<F>& in, const States<F>& boundaries, const F* grad_ou
     parallel_items<Scratch<F>>(s.batch * s.blocks(), threads, [&](int64_t item, Scratch<F>& buf) {
         const int64_t row = item / s.blocks(), block = item % s.blocks(), d0 = block * s.block;
         const int64_t width = std::min(s.block, s.d_inner - d0), N = s.N;
-        const int64_t state_offset = (row * s.d_inner + d0) * N;
+        const int64_t state_offset = row * N * s.d_inner + d0;
         const int64_t steps = std::min(s.segment, s.T);  // in a segment, at most
         // g = dL/dh at the step at hand, from the steps after it; (N, width) as the states
+        load_parameters(s, in, row, d0, width, buf);
         auto& [h, A, y, u, g, dA, states, gates, dy, d_dt, d_u, dD, weight, bias, delta, dt,
-               d_delta, d_weight, d_bias] = buf;
-        for (auto* buffer : {&h, &A, &g}) buffer->resize(N * width);
-        for (auto* buffer : {&u, &dy, &d_dt, &d_u, &bias, &d_delta}) buffer->resize(width);
+               d_delta, d_weight, d_bias, _] = buf;
+        for (auto* buffer : {&h, &g}) buffer->resize(N * width);
+        for (auto* buffer : {&u, &dy, &d_dt, &d_u, &d_delta}) buffer->resize(width);
         dA.assign(N * width, F(0));
         for (auto* sum : {&dD, &d_bias}) sum->assign(width, F(0));
         d_weight.assign(s.R * width, F(0));
         for (auto* buffer : {&states, &gates}) buffer->resize(steps * N * width);
         for (auto* buffer : {&y, &delta, &dt}) buffer->resize(steps * width);
-        weight.resize(s.R * width);
-        load_step_size(s, in, row, d0, width, weight.data(), bias.data());
         grad_h_last.load(row, 0, d0, width, N, g.data());
-        load_state(in.A + row * s.a_row_stride + d0 * N, N, int64_t(1), width, N, A.data());
         const F* D = in.D + row * s.d_row_stride + d0;
         F* dB = grad.B + (block * s.batch + row) * s.T * N;
         F* dC = grad.C + (block * s.batch + row) * s.T * N;
@@ -285,9 +299,10 @@ void backward(const Inputs<F>& in, const States<F>& boundaries, const F* grad_ou
                 }
             }
         }
-        store_state(dA.data(), width, N, grad.A + state_offset);  // this row's own
-        store_state(g.data(), width, N, grad.h0 + state_offset);
-        store_state(d_weight.data(), width, s.R, grad.dt_weight + (row * s.d_inner + d0) * s.R);
+        store_state(dA.data(), width, N, s.d_inner, grad.A + state_offset);  // this row's own
+        store_state(g.data(), width, N, s.d_inner, grad.h0 + state_offset);
+        F* d_weight_rows = grad.dt_weight + row * s.R * s.d_inner + d0;
+        store_state(d_weight.data(), width, s.R, s.d_inner, d_weight_rows);
         std::copy(dD.begin(), dD.end(), grad.D + row * s.d_inner + d0);
         std::copy(d_bias.begin(), d_bias.end(), grad.dt_bias + row * s.d_inner + d0);
     });
