@@ -53,9 +53,9 @@ def torch_conv_backward(x, window, weight, bias, grad_out):
 def conv_kernels(kernel: str):
     """The (forward, backward) named `kernel`: "cpu" (compiled) or "torch"."""
     if kernel == "cpu":
-        from .causal_conv_cpu import cpu_causal_conv_silu, cpu_causal_conv_silu_backward
+        from .causal_conv_cpu import cpu_causal_conv_silu, cpu_conv_backward
 
-        return cpu_causal_conv_silu, cpu_causal_conv_silu_backward
+        return cpu_causal_conv_silu, cpu_conv_backward
     return torch_conv, torch_conv_backward
 
 

@@ -5,8 +5,10 @@
 // with K taps and a window of the K - 1 inputs before x. The backward recomputes pre and gives
 // the gradients of x, the window, w and the bias (those two per batch row, summed by autograd).
 // One work item is (batch row, block of channels), with the loops over channels inside. x and out
-// (B, T, d_inner) and the window (B, d_inner, K - 1) are contiguous; w (B, d_inner, K) and the
-// bias (B, d_inner) may be expanded along the batch (row strides 0).
+// (B, T, d_inner) are contiguous; w (B, d_inner, K) and the bias (B, d_inner) may be expanded
+// along the batch (row strides 0); the window (B, d_inner, K - 1) is read by its strides (often
+// a view of one zero). The gradients of w and of the window are written channel-minor, (B, K or
+// K - 1, d_inner), as kernels::store_channel_minor says.
 
 #include <vector>
 
@@ -14,10 +16,12 @@
 
 namespace {
 
-using kernels::parallel_items, kernels::sigmoid;
+using kernels::load_channel_minor, kernels::parallel_items, kernels::sigmoid,
+    kernels::store_channel_minor;
 
 struct Shape {
-    int64_t batch, T, d_inner, K, w_row_stride, bias_row_stride, block;
+    int64_t batch, T, d_inner, K, w_row_stride, bias_row_stride, window_row, window_channel,
+        window_step, block;
     int64_t blocks() const { return (d_inner + block - 1) / block; }
 };
 
@@ -25,6 +29,7 @@ struct Shape {
 template <typename F>
 struct Scratch {
     kernels::Buffer<F> w, window, pre, ring, grad_w, grad_window, grad_bias;
+    const F* w_of = nullptr;  // where w was loaded from: items with the same taps share it
 };
 
 template <typename F>
@@ -40,21 +45,23 @@ struct Item {
     }
 };
 
-// Loads this item's taps (K, width) and window (K - 1, width), channel-minor.
+// Loads this item's taps (K, width), unless the thread's previous item had the same, and its
+// window (K - 1, width), channel-minor.
 template <typename F>
 Item<F> load(const Shape& s, int64_t item, const F* x, const F* window, const F* w,
              Scratch<F>& buf) {
     const int64_t row = item / s.blocks(), d0 = item % s.blocks() * s.block;
     const int64_t width = std::min(s.block, s.d_inner - d0), K = s.K;
-    buf.w.resize(K * width);
+    const F* taps = w + row * s.w_row_stride + d0 * K;
+    if (taps != buf.w_of) {
+        buf.w.resize(K * width);
+        load_channel_minor(taps, K, int64_t(1), width, K, buf.w.data());
+        buf.w_of = taps;
+    }
     buf.window.resize((K - 1) * width);
     buf.pre.resize(width);
-    for (int64_t c = 0; c < width; ++c) {
-        for (int64_t k = 0; k < K; ++k)
-            buf.w[k * width + c] = w[row * s.w_row_stride + (d0 + c) * K + k];
-        for (int64_t j = 0; j < K - 1; ++j)
-            buf.window[j * width + c] = window[(row * s.d_inner + d0 + c) * (K - 1) + j];
-    }
+    const F* rows = window + row * s.window_row + d0 * s.window_channel;
+    load_channel_minor(rows, s.window_channel, s.window_step, width, K - 1, buf.window.data());
     return Item<F>{s, row, d0, width, x, buf.window.data()};
 }
 
@@ -89,7 +96,7 @@ void forward(const F* x, const F* window, const F* w, const F* bias, F* out, Sha
 
 template <typename F>
 struct Gradients {
-    F *x, *window, *w, *bias;  // x (B, T, d_inner); w and bias per batch row
+    F *x, *window, *w, *bias;  // x (B, T, d_inner); the others per batch row
 };
 
 // dL/dx'_p = sum_k w_k g_{p-k} over 0 <= p - k < T, with g_t = dL/dpre_t, the last K of which
@@ -145,34 +152,38 @@ void backward(const F* x, const F* window, const F* w, const F* bias, const F* g
         for (int64_t p = s.T; p < s.T + K - 1; ++p)  // the last inputs, reached by fewer taps
             emit_input_gradient(it, p, buf.w.data(), buf.ring.data(), buf.grad_window.data(),
                                 grad.x);
-        for (int64_t c = 0; c < width; ++c) {
-            const int64_t channel = it.row * s.d_inner + it.d0 + c;
-            for (int64_t k = 0; k < K; ++k) grad.w[channel * K + k] = buf.grad_w[k * width + c];
-            for (int64_t j = 0; j < K - 1; ++j)
-                grad.window[channel * (K - 1) + j] = buf.grad_window[j * width + c];
-            grad.bias[channel] = buf.grad_bias[c];
-        }
+        const int64_t row = it.row * s.d_inner, d0 = it.d0;  // (B, count, d_inner): count rows
+        store_channel_minor(buf.grad_w.data(), width, K, s.d_inner, grad.w + row * K + d0);
+        F* grad_window = grad.window + row * (K - 1) + d0;
+        store_channel_minor(buf.grad_window.data(), width, K - 1, s.d_inner, grad_window);
+        std::copy(buf.grad_bias.begin(), buf.grad_bias.end(), grad.bias + row + d0);
     });
 }
 
 }  // namespace
 
-#define CAUSAL_CONV_ENTRY_POINTS(F, suffix)                                                       \
-    extern "C" void causal_conv_silu_forward_##suffix(                                            \
-        const F* x, const F* window, const F* w, const F* bias, F* out, int64_t batch, int64_t T, \
-        int64_t d_inner, int64_t K, int64_t w_row_stride, int64_t bias_row_stride, int64_t block, \
-        int64_t threads) {                                                                        \
-        forward(x, window, w, bias, out,                                                          \
-                Shape{batch, T, d_inner, K, w_row_stride, bias_row_stride, block}, threads);      \
-    }                                                                                             \
-    extern "C" void causal_conv_silu_backward_##suffix(                                           \
-        const F* x, const F* window, const F* w, const F* bias, const F* grad_out, F* grad_x,     \
-        F* grad_window, F* grad_w, F* grad_bias, int64_t batch, int64_t T, int64_t d_inner,       \
-        int64_t K, int64_t w_row_stride, int64_t bias_row_stride, int64_t block,                  \
-        int64_t threads) {                                                                        \
-        backward(x, window, w, bias, grad_out,                                                    \
-                 Gradients<F>{grad_x, grad_window, grad_w, grad_bias},                            \
-                 Shape{batch, T, d_inner, K, w_row_stride, bias_row_stride, block}, threads);     \
+// The strides of the window (row, channel, step) come before the sizes.
+#define CAUSAL_CONV_ENTRY_POINTS(F, suffix)                                                     \
+    extern "C" void causal_conv_silu_forward_##suffix(                                          \
+        const F* x, const F* window, const F* w, const F* bias, F* out, int64_t window_row,     \
+        int64_t window_channel, int64_t window_step, int64_t batch, int64_t T, int64_t d_inner, \
+        int64_t K, int64_t w_row_stride, int64_t bias_row_stride, int64_t block,                \
+        int64_t threads) {                                                                      \
+        forward(x, window, w, bias, out,                                                        \
+                Shape{batch, T, d_inner, K, w_row_stride, bias_row_stride, window_row,          \
+                      window_channel, window_step, block},                                      \
+                threads);                                                                       \
+    }                                                                                           \
+    extern "C" void causal_conv_silu_backward_##suffix(                                         \
+        const F* x, const F* window, const F* w, const F* bias, const F* grad_out, F* grad_x,   \
+        F* grad_window, F* grad_w, F* grad_bias, int64_t window_row, int64_t window_channel,    \
+        int64_t window_step, int64_t batch, int64_t T, int64_t d_inner, int64_t K,              \
+        int64_t w_row_stride, int64_t bias_row_stride, int64_t block, int64_t threads) {        \
+        backward(x, window, w, bias, grad_out,                                                  \
+                 Gradients<F>{grad_x, grad_window, grad_w, grad_bias},                          \
+                 Shape{batch, T, d_inner, K, w_row_stride, bias_row_stride, window_row,         \
+                       window_channel, window_step, block},                                     \
+                 threads);                                                                      \
     }
 
 CAUSAL_CONV_ENTRY_POINTS(float, f32)

@@ -69,6 +69,31 @@ struct CacheAligned {
 template <typename F>
 using Buffer = std::vector<F, CacheAligned<F>>;
 
+// The kernels hold what they keep per channel channel-minor, (count, width): their loops over
+// channels are the inner ones, contiguous in the (B, T, d_inner) tensors, so they vectorise
+// without sums across lanes. load_channel_minor reads (width, count) rows by their strides into
+// such a buffer; a view of one number (both strides 0, as zero states are) is a fill.
+template <typename F>
+void load_channel_minor(const F* rows, int64_t channel_stride, int64_t stride, int64_t width,
+                        int64_t count, F* into) {
+    if (count == 0) return;  // rows may then be null (an empty tensor's)
+    if (channel_stride == 0 && stride == 0) {
+        std::fill(into, into + count * width, rows[0]);
+        return;
+    }
+    for (int64_t i = 0; i < count; ++i)
+        for (int64_t c = 0; c < width; ++c)
+            into[i * width + c] = rows[c * channel_stride + i * stride];
+}
+
+// What the kernels write per channel they write channel-minor too, (B, count, d_inner), which
+// the caller sees transposed: an item's (count, width) block is then `count` contiguous copies.
+template <typename F>
+void store_channel_minor(const F* block, int64_t width, int64_t count, int64_t d_inner, F* rows) {
+    for (int64_t i = 0; i < count; ++i)
+        std::copy(block + i * width, block + (i + 1) * width, rows + i * d_inner);
+}
+
 template <typename F>
 inline F sigmoid(F v) {
     return F(1) / (F(1) + exp_clamped(-v));

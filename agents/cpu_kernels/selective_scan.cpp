@@ -24,7 +24,8 @@
 
 namespace {
 
-using kernels::exp_clamped, kernels::parallel_items, kernels::sigmoid, kernels::softplus;
+using kernels::exp_clamped, kernels::load_channel_minor, kernels::parallel_items, kernels::sigmoid,
+    kernels::softplus, kernels::store_channel_minor;
 
 struct Shape {
     int64_t batch, T, d_inner, N, R, a_row_stride, d_row_stride, w_row_stride, b_row_stride,
@@ -33,21 +34,6 @@ struct Shape {
     int64_t segments() const { return (T + segment - 1) / segment; }
 };
 
-// A work item's state is held channel-minor, (N, width): the loops over channels are the
-// inner ones, contiguous in x, Delta, z and out, so they vectorise without sums across lanes.
-// load_state reads (width, N) rows, by their strides, into it.
-template <typename F>
-void load_state(const F* rows, int64_t channel_stride, int64_t n_stride, int64_t width, int64_t N,
-                F* state) {
-    if (channel_stride == 0 && n_stride == 0) {  // a view of one number
-        std::fill(state, state + N * width, rows[0]);
-        return;
-    }
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t c = 0; c < width; ++c)
-            state[n * width + c] = rows[c * channel_stride + n * n_stride];
-}
-
 // A state tensor (B, [segments,] d_inner, N) read in place, by its strides: h0 and the final
 // state's gradient are often expanded views of one zero, which a copy would only fill.
 template <typename F>
@@ -55,17 +41,10 @@ struct States {
     const F* data;
     int64_t row, segment, channel, n;
     void load(int64_t r, int64_t seg, int64_t d0, int64_t width, int64_t N, F* state) const {
-        load_state(data + r * row + seg * segment + d0 * channel, channel, n, width, N, state);
+        load_channel_minor(data + r * row + seg * segment + d0 * channel, channel, n, width, N,
+                           state);
     }
 };
-
-// What the kernels write of a state, (B, [segments,] N, d_inner) as the item's own (N, width):
-// one contiguous copy per n (the caller sees it transposed, as (..., d_inner, N)).
-template <typename F>
-void store_state(const F* state, int64_t width, int64_t N, int64_t d_inner, F* rows) {
-    for (int64_t n = 0; n < N; ++n)
-        std::copy(state + n * width, state + (n + 1) * width, rows + n * d_inner);
-}
 
 template <typename F>
 struct Inputs {
@@ -152,8 +131,8 @@ void load_parameters(const Shape& s, const Inputs<F>& in, int64_t row, int64_t d
     buf.A.resize(s.N * width);
     buf.weight.resize(s.R * width);
     buf.bias.resize(width);
-    load_state(sources[0], s.N, int64_t(1), width, s.N, buf.A.data());
-    load_state(sources[1], s.R, int64_t(1), width, s.R, buf.weight.data());
+    load_channel_minor(sources[0], s.N, int64_t(1), width, s.N, buf.A.data());
+    load_channel_minor(sources[1], s.R, int64_t(1), width, s.R, buf.weight.data());
     std::copy(sources[2], sources[2] + width, buf.bias.begin());
     buf.parameters_of = sources;
 }
@@ -175,7 +154,7 @@ void forward(const Inputs<F>& in, const States<F>& h0, F* out, F* h_last, F* bou
         const F* D = in.D + row * s.d_row_stride + d0;
         for (int64_t seg = 0; seg < s.segments(); ++seg) {
             F* saved = boundaries + (row * s.segments() + seg) * N * s.d_inner + d0;
-            store_state(h.data(), width, N, s.d_inner, saved);
+            store_channel_minor(h.data(), width, N, s.d_inner, saved);
             const int64_t start = seg * s.segment, stop = std::min(s.T, start + s.segment);
             step_sizes(s, in, row, width, start, stop, weight.data(), bias.data(), delta.data(),
                        dt.data());
@@ -190,7 +169,7 @@ void forward(const Inputs<F>& in, const States<F>& h0, F* out, F* h_last, F* bou
                     out[channels + c] = (y_t[c] + D[c] * x[c]) * z[c] * sigmoid(z[c]);
             }
         }
-        store_state(h.data(), width, N, s.d_inner, h_last + row * N * s.d_inner + d0);
+        store_channel_minor(h.data(), width, N, s.d_inner, h_last + row * N * s.d_inner + d0);
     });
 }
 
@@ -299,10 +278,11 @@ void backward(const Inputs<F>& in, const States<F>& boundaries, const F* grad_ou
                 }
             }
         }
-        store_state(dA.data(), width, N, s.d_inner, grad.A + state_offset);  // this row's own
-        store_state(g.data(), width, N, s.d_inner, grad.h0 + state_offset);
+        store_channel_minor(dA.data(), width, N, s.d_inner,
+                            grad.A + state_offset);  // this row's own
+        store_channel_minor(g.data(), width, N, s.d_inner, grad.h0 + state_offset);
         F* d_weight_rows = grad.dt_weight + row * s.R * s.d_inner + d0;
-        store_state(d_weight.data(), width, s.R, s.d_inner, d_weight_rows);
+        store_channel_minor(d_weight.data(), width, s.R, s.d_inner, d_weight_rows);
         std::copy(dD.begin(), dD.end(), grad.D + row * s.d_inner + d0);
         std::copy(d_bias.begin(), d_bias.end(), grad.dt_bias + row * s.d_inner + d0);
     });
