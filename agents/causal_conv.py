@@ -15,7 +15,7 @@ along the batch, so that vmap folds members (several seeds) into the batch, each
 import torch
 import torch.nn.functional as F
 
-from .scan import GradientFunction, RowwiseFunction, in_scan_precision
+from .scan import GradientFunction, RowwiseFunction, expand_rows, in_scan_precision
 
 
 def torch_forward(x, window, weight, bias):
@@ -91,7 +91,8 @@ def causal_conv_silu(x, window, weight, bias, kernel: str = "torch"):
     batch, T, _ = x.shape
     taps = weight.shape[-1]
     inputs = in_scan_precision(x, window, weight, bias)
-    rows = inputs[2].expand(batch, *weight.shape), inputs[3].expand(batch, *bias.shape)
+    channel_minor = kernel == "cpu"  # as the kernel writes the gradient of the taps
+    rows = expand_rows(inputs[2], batch, channel_minor), inputs[3].expand(batch, *bias.shape)
     out = _CausalConvSiLU.apply(*inputs[:2], *rows, kernel).to(x.dtype)
     tail = torch.cat([window, x[:, max(0, T - taps + 1) :].transpose(1, 2)], dim=-1)
     return out, tail[..., tail.shape[-1] - (taps - 1) :]  # (B, d_inner, K - 1)

@@ -85,6 +85,16 @@ def in_scan_precision(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(dtype) for t in tensors)
 
 
+def expand_rows(parameter: torch.Tensor, batch: int, channel_minor: bool) -> torch.Tensor:
+    """A (d_inner, k) `parameter` expanded along the batch, (batch, d_inner, k), for a node that
+    treats rows alike. With `channel_minor`, as the transposed view of a (batch, k, d_inner)
+    expansion: autograd then sums a channel-minor gradient over the batch (as the compiled
+    kernels write it) in memory order, several times faster than across its strides."""
+    if channel_minor:
+        return parameter.t().expand(batch, *parameter.t().shape).transpose(1, 2)
+    return parameter.expand(batch, *parameter.shape)
+
+
 def vmap_over_batch(function, info, in_dims, *inputs):
     """A `vmap` rule for scans, which treat every batch row alike: fold the vmapped dimension
     into the batch, apply once, unfold. Tensors that are not vmapped are expanded; other inputs

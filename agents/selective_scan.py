@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from infra.errors import UsageError
 
-from .scan import GradientFunction, RowwiseFunction, in_scan_precision
+from .scan import GradientFunction, RowwiseFunction, expand_rows, in_scan_precision
 from .triton_support import require_triton_device
 
 CHUNK_ELEMENTS = 1 << 20  # states per chunk: 4 MiB in float32
@@ -265,9 +265,9 @@ def selective_scan(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0, kernel: str
         require_triton_device("scan", x)
     if kernel == "cpu" and x.device.type != "cpu":
         raise UsageError(f'scan "cpu" runs on CPU tensors only, not {x.device}: use "auto"')
-    batch = x.shape[0]
-    rows = (t.expand(batch, *t.shape) for t in (dt_weight, dt_bias, A, D))
-    dt_weight, dt_bias, A, D = rows
+    batch, channel_minor = x.shape[0], kernel == "cpu"  # how the kernel writes their gradients
+    dt_weight, A = (expand_rows(t, batch, channel_minor) for t in (dt_weight, A))
+    dt_bias, D = (t.expand(batch, *t.shape) for t in (dt_bias, D))
     inputs = in_scan_precision(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0)
     out, h_last, _ = _SelectiveScan.apply(*inputs, kernel)
     return out, h_last
