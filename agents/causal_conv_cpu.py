@@ -7,7 +7,7 @@ channel-minor, as the scan's states: `cpu_conv_backward` hands them on as transp
 
 import torch
 
-from .cpu_library import channel_block, integers, kernel, kernel_layout, pointers
+from .cpu_library import channel_block, channel_minor, integers, kernel, kernel_layout, pointers
 
 
 def sizes(x, window, weight, bias, block: int):
@@ -16,11 +16,6 @@ def sizes(x, window, weight, bias, block: int):
     batch, T, d_inner = x.shape
     strides = (weight.stride(0), bias.stride(0), block, torch.get_num_threads())
     return integers(*window.stride(), batch, T, d_inner, weight.shape[-1], *strides)
-
-
-def channel_minor(x: torch.Tensor, count: int) -> torch.Tensor:
-    """A (B, count, d_inner) tensor to be written, for x (B, T, d_inner)."""
-    return x.new_empty(x.shape[0], count, x.shape[2])
 
 
 @torch.library.custom_op("decision_backbones::causal_conv_silu", mutates_args=())

@@ -70,6 +70,12 @@ def kernel_layout(parameters, *tensors) -> list[torch.Tensor]:
     return [*rows, *(tensor.contiguous() for tensor in tensors)]
 
 
+def channel_minor(x: torch.Tensor, *counts: int) -> torch.Tensor:
+    """A (B, *counts, d_inner) tensor to be written, for x (B, T, d_inner): what the kernels
+    write per channel (states, per-row gradients), they write channel-minor, as they hold it."""
+    return x.new_empty(x.shape[0], *counts, x.shape[2])
+
+
 def pointers(*tensors: torch.Tensor) -> list[ctypes.c_void_p]:
     return [ctypes.c_void_p(tensor.data_ptr()) for tensor in tensors]
 

@@ -15,7 +15,7 @@ import math
 import torch
 
 from . import selective_scan
-from .cpu_library import channel_block, integers, kernel, kernel_layout, pointers
+from .cpu_library import channel_block, channel_minor, integers, kernel, kernel_layout, pointers
 
 
 def sizes(x, dt_low, dt_weight, dt_bias, A, D, block: int):
@@ -27,16 +27,11 @@ def sizes(x, dt_low, dt_weight, dt_bias, A, D, block: int):
     return integers(batch, T, d_inner, A.shape[-1], dt_low.shape[-1], *rows, *work)
 
 
-def new_state(state: torch.Tensor) -> torch.Tensor:
-    """A (B, N, d_inner) tensor to be written for a (B, d_inner, N) `state`: what the kernels
-    write per channel and n, they write channel-minor."""
-    return state.new_empty(state.transpose(1, 2).shape)
-
-
-def new_boundaries(x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """The states at segment starts to be written, channel-minor: (B, segments, N, d_inner)."""
+def new_states(x: torch.Tensor, N: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The final state (B, N, d_inner) and the states at segment starts (B, segments, N,
+    d_inner), channel-minor, to be written."""
     segments = math.ceil(x.shape[1] / selective_scan.SEGMENT_STEPS)
-    return x.new_empty(x.shape[0], segments, *new_state(h0).shape[1:])
+    return channel_minor(x, N), channel_minor(x, segments, N)
 
 
 @torch.library.custom_op("decision_backbones::selective_scan", mutates_args=())
@@ -57,7 +52,7 @@ def cpu_selective_scan(
     parameters expanded along the batch)."""
     parameters = (A, D, dt_weight, dt_bias)
     A, D, dt_weight, dt_bias, x, dt_low, B, C, z = kernel_layout(parameters, x, dt_low, B, C, z)
-    out, h_last, boundaries = torch.empty_like(x), new_state(h0), new_boundaries(x, h0)
+    out, (h_last, boundaries) = torch.empty_like(x), new_states(x, A.shape[2])
     block = channel_block(x.shape[0], x.shape[2])
     inputs = (x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0)
     scan = kernel("selective_scan_forward", x.dtype)
@@ -71,7 +66,7 @@ def cpu_selective_scan(
 
 @cpu_selective_scan.register_fake
 def _(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
-    return torch.empty_like(x), new_state(h0), new_boundaries(x, h0)
+    return torch.empty_like(x), *new_states(x, A.shape[2])
 
 
 @torch.library.custom_op("decision_backbones::selective_scan_backward", mutates_args=())
@@ -98,9 +93,9 @@ def cpu_selective_scan_backward(
     )
     block = channel_block(x.shape[0], x.shape[2])  # the kernel's and the per-block sums' alike
     grad_x, grad_z = (torch.empty_like(x) for _ in range(2))  # contiguous
-    grad_A, grad_h0 = new_state(grad_h_last), new_state(grad_h_last)
+    grad_A, grad_h0 = channel_minor(x, A.shape[2]), channel_minor(x, A.shape[2])
     grad_D, grad_dt_bias = (x.new_empty(x.shape[0], x.shape[2]) for _ in range(2))
-    grad_dt_weight = x.new_empty(x.shape[0], dt_low.shape[2], x.shape[2])
+    grad_dt_weight = channel_minor(x, dt_low.shape[2])
     # The sums over channels of each block, (blocks, B, T, R or N), added up below
     blocks = math.ceil(x.shape[2] / block)
     per_block = [t.new_empty(blocks, *t.shape) for t in (dt_low, B, C)]
@@ -121,8 +116,9 @@ def cpu_selective_scan_backward(
 
 @cpu_selective_scan_backward.register_fake
 def _(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last):
-    like = (x, dt_low, dt_weight.transpose(1, 2), dt_bias, new_state(grad_h_last), B, C, x[:, 0])
-    return [tensor.new_empty(tensor.shape) for tensor in (*like, z, new_state(grad_h_last))]
+    N, R = A.shape[2], dt_low.shape[2]
+    like = (x, dt_low, channel_minor(x, R), dt_bias, channel_minor(x, N), B, C, x[:, 0], z)
+    return [tensor.new_empty(tensor.shape) for tensor in (*like, channel_minor(x, N))]
 
 
 def cpu_scan(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):

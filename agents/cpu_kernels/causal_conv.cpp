@@ -152,11 +152,12 @@ void backward(const F* x, const F* window, const F* w, const F* bias, const F* g
         for (int64_t p = s.T; p < s.T + K - 1; ++p)  // the last inputs, reached by fewer taps
             emit_input_gradient(it, p, buf.w.data(), buf.ring.data(), buf.grad_window.data(),
                                 grad.x);
-        const int64_t row = it.row * s.d_inner, d0 = it.d0;  // (B, count, d_inner): count rows
-        store_channel_minor(buf.grad_w.data(), width, K, s.d_inner, grad.w + row * K + d0);
-        F* grad_window = grad.window + row * (K - 1) + d0;
+        F* grad_w = grad.w + it.row * K * s.d_inner + it.d0;  // (B, K, d_inner)
+        store_channel_minor(buf.grad_w.data(), width, K, s.d_inner, grad_w);
+        F* grad_window = grad.window + it.row * (K - 1) * s.d_inner + it.d0;  // (B, K - 1, d_inner)
         store_channel_minor(buf.grad_window.data(), width, K - 1, s.d_inner, grad_window);
-        std::copy(buf.grad_bias.begin(), buf.grad_bias.end(), grad.bias + row + d0);
+        std::copy(buf.grad_bias.begin(), buf.grad_bias.end(),
+                  grad.bias + it.row * s.d_inner + it.d0);
     });
 }
 

@@ -278,8 +278,8 @@ void backward(const Inputs<F>& in, const States<F>& boundaries, const F* grad_ou
                 }
             }
         }
-        store_channel_minor(dA.data(), width, N, s.d_inner,
-                            grad.A + state_offset);  // this row's own
+        // A's gradient: this row's own
+        store_channel_minor(dA.data(), width, N, s.d_inner, grad.A + state_offset);
         store_channel_minor(g.data(), width, N, s.d_inner, grad.h0 + state_offset);
         F* d_weight_rows = grad.dt_weight + row * s.R * s.d_inner + d0;
         store_channel_minor(d_weight.data(), width, s.R, s.d_inner, d_weight_rows);
