@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from agents import DecisionModel, DecisionModelConfig, build_backbone
 from agents.aaren import AarenConfig
 from agents.mamba import MambaConfig
-from tests.conftest import relative_error
+from tests.helpers.numerics import relative_error
 
 
 def aaren_layer(**overrides):

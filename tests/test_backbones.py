@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from agents import BACKBONES, build_backbone, reset_rows, state_tensors
-from tests.conftest import relative_error, small_backbone
+from tests.helpers.numerics import relative_error, small_backbone
 
 PARITY_TOLERANCE = 1e-9  # float64, relative
 

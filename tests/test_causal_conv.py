@@ -13,7 +13,7 @@ from agents.causal_conv import causal_conv_silu
 from agents.cpu_library import cpu_kernel_ready
 from agents.mamba import MambaConfig
 from agents.min_gru import MinGRUConfig
-from tests.conftest import relative_error
+from tests.helpers.numerics import relative_error
 from tests.test_selective_scan_cpu import tiling  # noqa: F401  (a fixture)
 
 needs_compiler = pytest.mark.skipif(not cpu_kernel_ready(), reason="no C++ compiler")

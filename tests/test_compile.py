@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from agents import BACKBONES
-from tests.conftest import relative_error, small_backbone
+from tests.helpers.numerics import relative_error, small_backbone
 
 COMPILED = [name for name in BACKBONES if name not in ("gru", "lstm")]
 

@@ -18,7 +18,7 @@ from datasets.build_staging import dataset_lock_path
 from datasets.minari_store import dataset_ids
 from datasets.policy import load_policy
 from datasets.recipe import Recipe, RecipePart, level_recipe, read_recipe
-from tests.processes import descendants, stop_pids, stop_process_tree, wait_until_gone
+from tests.helpers.processes import descendants, stop_pids, stop_process_tree, wait_until_gone
 from tests.test_locks import hold_in_another_process, kill
 
 REPOSITORY = Path(__file__).resolve().parents[1]

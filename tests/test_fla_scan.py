@@ -12,7 +12,7 @@ from agents.fla_scan import _TritonScan, fla_available
 from agents.scan import linear_scan
 from agents.triton_support import interpreting
 from infra.errors import ConfigError, InputError
-from tests.conftest import relative_error, small_backbone
+from tests.helpers.numerics import relative_error, small_backbone
 from tests.test_vmap_scan import members_agree
 
 needs_fla_on_cuda = pytest.mark.skipif(

@@ -17,7 +17,7 @@ from infra.checkpoint_files import load_checkpoint
 from scoring.published_scores import published_scores
 from suite.dataset_preparation import build_missing, is_available, missing_datasets
 from suite.spec import load_preset, resolve
-from tests.d4rl_layout import behaviour_policies, rollout, write_d4rl_file
+from tests.helpers.d4rl_layout import behaviour_policies, rollout, write_d4rl_file
 
 D4RL_LEVELS_OF_THE_PAPER = ("medium", "medium-replay", "medium-expert")
 

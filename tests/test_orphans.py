@@ -20,7 +20,7 @@ import benchmark
 from suite.results_folder import record_failure, trained_steps
 from suite.spec import load_preset, resolve
 from suite.worker import RunTask, run_one
-from tests.processes import descendants, stop_pids, stop_process_tree, wait_until_gone
+from tests.helpers.processes import descendants, stop_pids, stop_process_tree, wait_until_gone
 from tests.test_locks import hold_in_another_process, kill
 from training import args_to_dict
 from training.run_folder import LOCK_NAME

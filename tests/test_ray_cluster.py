@@ -1,4 +1,4 @@
-"""The suite on a real multi-node Ray cluster on this machine (tests/ray_clusters.py: real GCS and
+"""The suite on a real multi-node Ray cluster on this machine (tests/helpers/ray_clusters.py: real GCS and
 raylets, on 127.0.0.1): runs spread over the nodes; a node lost mid-suite costs only the steps
 since its runs' last checkpoints; GPUs shared by runs as asked; a cluster the suite cannot use
 (a token it lacks, a node that does not see a folder) is refused in one line before any run."""
@@ -17,8 +17,8 @@ import pytest
 
 import benchmark
 from suite.results_folder import trained_steps
-from tests.processes import alive, stop_process_tree
-from tests.ray_clusters import FAST_NODE_FAILURE, kill_node, loopback_cluster, ray_environment
+from tests.helpers.processes import alive, stop_process_tree
+from tests.helpers.ray_clusters import FAST_NODE_FAILURE, kill_node, loopback_cluster, ray_environment
 
 pytestmark = pytest.mark.slow
 
@@ -179,7 +179,7 @@ def test_a_node_that_does_not_see_a_folder_is_named_before_any_run(tmp_path, mon
     with minari_root(store):
         build_dataset("hopper", "random", None, steps=600, workers=1, show_progress=False)
     with ray_environment(monkeypatch), loopback_cluster([1]) as cluster:
-        mount = f"mount -t tmpfs tmpfs {hidden} && exec {sys.executable} -m tests.ray_worker_node"
+        mount = f"mount -t tmpfs tmpfs {hidden} && exec {sys.executable} -m tests.helpers.ray_worker_node"
         node = subprocess.Popen(
             [
                 "unshare",

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from agents.scan import linear_scan, log_space_scan
-from tests.conftest import relative_error, small_backbone
+from tests.helpers.numerics import relative_error, small_backbone
 
 
 @pytest.mark.parametrize("length", [1, 2, 3, 17, 100, 1000])

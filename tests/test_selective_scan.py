@@ -14,7 +14,7 @@ from agents.mamba import MambaConfig
 from agents.selective_scan import selective_scan
 from agents.triton_support import interpreting, triton_imports
 from infra.errors import ConfigError, InputError
-from tests.conftest import relative_error
+from tests.helpers.numerics import relative_error
 
 BATCH, WIDTH = 2, 16  # d_inner 32
 

@@ -14,7 +14,7 @@ from agents.cpu_library import cpu_kernel_ready
 from agents.mamba import MambaConfig
 from agents.selective_scan import selective_scan
 from infra.errors import InputError
-from tests.conftest import relative_error
+from tests.helpers.numerics import relative_error
 from tests.test_selective_scan import (
     BATCH,
     assert_layers_agree,

@@ -10,7 +10,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from agents import build_backbone
 from agents.scan import linear_scan
-from tests.conftest import relative_error
+from tests.helpers.numerics import relative_error
 
 MEMBERS, LAYERS, BATCH, WIDTH = 3, 2, 2, 16
 

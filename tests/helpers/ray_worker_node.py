@@ -1,7 +1,7 @@
 """A Ray worker node in a process of its own, for a test that starts it where the other nodes are
 not (another mount namespace), joining the cluster as ray.cluster_utils.Cluster.add_node does:
 
-    python -m tests.ray_worker_node GCS_ADDRESS CPUS
+    python -m tests.helpers.ray_worker_node GCS_ADDRESS CPUS
 
 Prints "ready" once the cluster lists the node, then stays until killed (its raylet, agents and
 workers are its children, to be stopped by pid)."""

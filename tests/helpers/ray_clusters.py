@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.processes import descendants, stop_pids
+from tests.helpers.processes import descendants, stop_pids
 
 # One token for the whole test session: Ray caches the token it has read in each process.
 TOKEN = secrets.token_hex(16)
