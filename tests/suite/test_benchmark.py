@@ -18,9 +18,9 @@ from suite.pipeline import write_report
 from suite.results_folder import ResultsFolder
 from suite.spec import load_preset, resolve
 from suite.worker import RunTask, run_one
+from tests.helpers.paths import REPOSITORY
 from training import args_to_dict
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 REPORT_FILES = [
     "report.md",
     "report.csv",

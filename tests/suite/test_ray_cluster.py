@@ -1,7 +1,8 @@
-"""The suite on a real multi-node Ray cluster on this machine (tests/helpers/ray_clusters.py: real GCS and
-raylets, on 127.0.0.1): runs spread over the nodes; a node lost mid-suite costs only the steps
-since its runs' last checkpoints; GPUs shared by runs as asked; a cluster the suite cannot use
-(a token it lacks, a node that does not see a folder) is refused in one line before any run."""
+"""The suite on a real multi-node Ray cluster on this machine (tests/helpers/ray_clusters.py:
+real GCS and raylets, on 127.0.0.1): runs spread over the nodes; a node lost mid-suite costs only
+the steps since its runs' last checkpoints; GPUs shared by runs as asked; a cluster the suite
+cannot use (a token it lacks, a node that does not see a folder) is refused in one line before
+any run."""
 
 import json
 import os
@@ -17,12 +18,17 @@ import pytest
 
 import benchmark
 from suite.results_folder import trained_steps
+from tests.helpers.paths import REPOSITORY
 from tests.helpers.processes import alive, stop_process_tree
-from tests.helpers.ray_clusters import FAST_NODE_FAILURE, kill_node, loopback_cluster, ray_environment
+from tests.helpers.ray_clusters import (
+    FAST_NODE_FAILURE,
+    kill_node,
+    loopback_cluster,
+    ray_environment,
+)
 
 pytestmark = pytest.mark.slow
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 STEPS = 100  # smoke's settings, long enough to lose a node mid-run (checkpoints every 5 steps)
 STARTED = re.compile(r"started (\S+) on node \S+ (\w+) \(([^)]*)\), from step (\d+)")
 FINISHED = re.compile(r"finished (\S+):")
@@ -179,7 +185,8 @@ def test_a_node_that_does_not_see_a_folder_is_named_before_any_run(tmp_path, mon
     with minari_root(store):
         build_dataset("hopper", "random", None, steps=600, workers=1, show_progress=False)
     with ray_environment(monkeypatch), loopback_cluster([1]) as cluster:
-        mount = f"mount -t tmpfs tmpfs {hidden} && exec {sys.executable} -m tests.helpers.ray_worker_node"
+        worker_node = f"{sys.executable} -m tests.helpers.ray_worker_node"
+        mount = f"mount -t tmpfs tmpfs {hidden} && exec {worker_node}"
         node = subprocess.Popen(
             [
                 "unshare",

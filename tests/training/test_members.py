@@ -12,7 +12,7 @@ import train
 from agents import BACKBONES
 from agents.dropout import Dropout, supplied_noise
 from infra.checkpoint_files import load_checkpoint
-from tests.test_train import TINY, error_of, run
+from tests.helpers.training_runs import TINY, error_of, run
 
 FAST = ["--eval-episodes", "0", "--warmup-steps", "2"]
 

@@ -18,11 +18,18 @@ from datasets.build_staging import dataset_lock_path
 from datasets.minari_store import dataset_ids
 from datasets.policy import load_policy
 from datasets.recipe import Recipe, RecipePart, level_recipe, read_recipe
-from tests.helpers.processes import descendants, stop_pids, stop_process_tree, wait_until_gone
-from tests.test_locks import hold_in_another_process, kill
+from tests.helpers.locks import hold_in_another_process
+from tests.helpers.paths import REPOSITORY, SHARED
+from tests.helpers.policies import policy_arrays, write_policy
+from tests.helpers.processes import (
+    descendants,
+    kill,
+    stop_pids,
+    stop_process_tree,
+    wait_until_gone,
+)
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-SHARED_POLICIES = Path(__file__).resolve().parents[2] / "shared" / "policies"
+SHARED_POLICIES = SHARED / "policies"
 HOPPER_DIMS = (11, 3)
 
 
@@ -30,31 +37,6 @@ HOPPER_DIMS = (11, 3)
 def minari_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "store"))
     return tmp_path / "store"
-
-
-def policy_arrays(observation_dim=11, action_dim=3, hidden=8, env="Hopper-v5", seed=0) -> dict:
-    """A small random policy in the gaussian-mlp/1 format."""
-    rng = np.random.default_rng(seed)
-    return {
-        "format": np.array("gaussian-mlp/1"),
-        "env": np.array(env),
-        "activation": np.array("tanh"),
-        "squash": np.array("clip"),
-        "obs_shift": np.zeros(observation_dim, np.float32),
-        "obs_scale": np.ones(observation_dim, np.float32),
-        "obs_clip": np.array(10.0, np.float32),
-        "hidden_w0": rng.normal(0, 0.3, (hidden, observation_dim)).astype(np.float32),
-        "hidden_b0": np.zeros(hidden, np.float32),
-        "mean_w": rng.normal(0, 0.3, (action_dim, hidden)).astype(np.float32),
-        "mean_b": np.zeros(action_dim, np.float32),
-        "log_std": np.full(action_dim, -1.0, np.float32),
-    }
-
-
-def write_policy(folder: Path, name: str, arrays: dict) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / f"{name}.npz", **arrays)
-    return folder / f"{name}.npz"
 
 
 def tiny_recipe(policy: str, steps: int = 300, dataset_id="test/hopper/tiny-v0") -> Recipe:

@@ -1,15 +1,12 @@
 """`--help` of train.py, evaluate.py and the dataset builder: a description, each default said
 once, the required runs shown as required, and a usage line without this machine's paths."""
 
-from pathlib import Path
-
 import pytest
 
 import evaluate
 import train
 from datasets import build
-
-REPOSITORY = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPOSITORY
 
 
 def help_text(main, monkeypatch, capsys) -> str:

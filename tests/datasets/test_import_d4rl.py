@@ -16,7 +16,8 @@ from datasets.import_d4rl import import_d4rl, main
 from datasets.minari_store import dataset_ids
 from envs.normalization import D4RL_REFERENCE_RETURNS
 from tests.helpers.d4rl_layout import behaviour_policies, rollout, write_d4rl_file
-from tests.test_locks import hold_in_another_process, kill
+from tests.helpers.locks import hold_in_another_process
+from tests.helpers.processes import kill
 
 STEPS, TIME_LIMIT = 400, 100  # a few episodes of each ending, then a partial one
 DATASET_ID = "d4rl/hopper/medium-v2"

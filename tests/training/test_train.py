@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,16 +15,8 @@ import train
 from agents import BACKBONES
 from agents.checkpoint import load_model
 from infra.checkpoint_files import load_checkpoint
-
-REPOSITORY = Path(__file__).resolve().parents[1]
-TINY = ["--backbone.d-model", "16", "--backbone.n-layers", "1", "--batch-size", "4"]
-TINY += ["--context-length", "5", "--warmup-steps", "2", "--log-every", "1"]
-
-
-def run(out_dir: Path, dataset: str, *flags: str, backbone: str = "min-gru") -> Path:
-    argv = [f"backbone:{backbone}", "--dataset", dataset, "--out-dir", str(out_dir), *TINY]
-    assert train.main([*argv, *flags]) == 0
-    return out_dir
+from tests.helpers.paths import REPOSITORY
+from tests.helpers.training_runs import TINY, error_of, run
 
 
 @pytest.mark.parametrize("mode", ["recurrent", "windowed"])
@@ -162,14 +153,6 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_da
     events.Reload()
     steps = [e.step for e in events.Scalars("losses/action_mse")]
     assert steps == list(range(1, 401)), "TensorBoard steps repeat or skip after the resume"
-
-
-def error_of(capsys, argv) -> str:
-    capsys.readouterr()  # drop what earlier runs printed
-    assert train.main(argv) == 2
-    message = capsys.readouterr().err.strip()
-    assert message.startswith("error: ") and "\n" not in message
-    return message
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import evaluate
 import train
 import training.loop
 from infra.checkpoint_files import load_checkpoint
-from tests.test_checkpoint_errors import RunsAShellCommand
-from tests.test_evaluate import make_run
-from tests.test_train import TINY
+from tests.helpers.evaluation_runs import make_run
+from tests.helpers.training_runs import TINY
+from tests.helpers.unsafe_pickles import RunsAShellCommand
 
 
 def plant_a_shell_command(checkpoint) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPOSITORY
+
 COMMAND_LINES = ("train", "evaluate", "benchmark")
 
 

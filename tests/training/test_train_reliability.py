@@ -20,7 +20,8 @@ from agents.checkpoint import load_model
 from datasets import load_dataset
 from infra.checkpoint_files import load_checkpoint, save_checkpoint
 from infra.locks import acquire_lock
-from tests.test_train import REPOSITORY, TINY, error_of, run
+from tests.helpers.paths import REPOSITORY
+from tests.helpers.training_runs import TINY, error_of, run
 
 
 def events_of(run_dir: Path) -> EventAccumulator:

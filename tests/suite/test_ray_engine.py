@@ -1,5 +1,6 @@
-"""The Ray engine on a local Ray instance, started and shut down by the engine, on 127.0.0.1 and in
-a private Ray folder (tests/helpers/ray_clusters.py), where a crashed `ray start` left a stale record."""
+"""The Ray engine on a local Ray instance, started and shut down by the engine, on 127.0.0.1 and
+in a private Ray folder (tests/helpers/ray_clusters.py), where a crashed `ray start` left a stale
+record."""
 
 import json
 import math
@@ -9,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.paths import REPOSITORY
 from tests.helpers.processes import alive, run_watching, stop_pids
 from tests.helpers.ray_clusters import ray_environment
-
-REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def benchmark(*argv: str, started: set[int]) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ import torch
 import scoring
 from scoring import EvaluationReport
 from scoring.grouping import group_runs, seed_record
-from tests.test_evaluate import make_run, run_cli
+from tests.helpers.evaluation_runs import make_run, run_cli
 
 
 def report_of(tmp_path, capsys, *runs, chart: bool = False) -> tuple[dict, str]:

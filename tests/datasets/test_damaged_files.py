@@ -11,9 +11,9 @@ import pytest
 
 from datasets import DatasetError, load_dataset
 from datasets.minari_store import HDF5_FILE_NAME
+from tests.helpers.paths import REPOSITORY
 
 DATASET_ID = "replica/hopper/random-v0"
-REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Score normalisation and the published baselines a score is reported beside."""
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,8 +19,9 @@ from scoring.published_scores import (
     is_replica,
     published_scores,
 )
+from tests.helpers.paths import SHARED
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published_scores.md"
+REFERENCE = SHARED / "reference" / "published_scores.md"
 
 
 def test_dataset_reference_scores_win_when_both_are_present():

@@ -1,13 +1,12 @@
 """Checkpoints that cannot be used: each refusal is one whole sentence that says why."""
 
-import os
-
 import pytest
 import torch
 
 from agents import DecisionModel, DecisionModelConfig, build_backbone
 from agents.checkpoint import load_model, model_payload
 from infra.checkpoint_files import CheckpointError, load_checkpoint, save_checkpoint
+from tests.helpers.unsafe_pickles import RunsAShellCommand
 
 
 class Settings:
@@ -33,13 +32,6 @@ def test_a_pickled_object_is_refused_as_unsafe_not_as_corrupted(tmp_path):
     assert "objects other than tensors and plain values" in message and "unsafe" in message
     assert "Settings" in message
     assert "corrupted" not in message and "weights_only" not in message
-
-
-class RunsAShellCommand:
-    """What a malicious checkpoint holds: unpickling it would call os.system."""
-
-    def __reduce__(self):
-        return os.system, ("echo this ran",)
 
 
 def test_a_checkpoint_that_would_run_a_command_is_refused_as_unsafe(tmp_path, capfd):

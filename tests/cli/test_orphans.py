@@ -1,7 +1,7 @@
 """No worker outlives a command killed with kill -9 (of its own pid, not its process group), and a
 suite run again at once neither fails beside a run still being written nor keeps a stale
 failure: the suite's local pool and training's background evaluation (the builder's collectors
-are in test_datasets_build.py)."""
+are in tests/datasets/test_build.py)."""
 
 import json
 import os
@@ -20,12 +20,17 @@ import benchmark
 from suite.results_folder import record_failure, trained_steps
 from suite.spec import load_preset, resolve
 from suite.worker import RunTask, run_one
-from tests.helpers.processes import descendants, stop_pids, stop_process_tree, wait_until_gone
-from tests.test_locks import hold_in_another_process, kill
+from tests.helpers.locks import hold_in_another_process
+from tests.helpers.paths import REPOSITORY
+from tests.helpers.processes import (
+    descendants,
+    kill,
+    stop_pids,
+    stop_process_tree,
+    wait_until_gone,
+)
 from training import args_to_dict
 from training.run_folder import LOCK_NAME
-
-REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def start(command: list[str]) -> subprocess.Popen:

@@ -5,17 +5,9 @@ import pytest
 import torch
 
 from agents import BACKBONES, build_backbone, reset_rows, state_tensors
-from tests.helpers.numerics import relative_error, small_backbone
+from tests.helpers.numerics import relative_error, run_steps, small_backbone
 
 PARITY_TOLERANCE = 1e-9  # float64, relative
-
-
-def run_steps(backbone, x, state):
-    outputs = []
-    for t in range(x.shape[1]):
-        y_t, state = backbone.step(x[:, t], state)
-        outputs.append(y_t)
-    return torch.stack(outputs, dim=1), state
 
 
 def test_design_snippet_runs(backbone_name):

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from agents import BACKBONES, build_backbone, state_tensors
-from tests.helpers.numerics import relative_error, small_backbone
-from tests.test_backbones import run_steps
+from tests.helpers.numerics import relative_error, run_steps, small_backbone
 
 SLOW_GATE_LOGIT = -8.0  # z = sigmoid(-8) = 3.4e-4: 1 - z rounds to 1.0 in bf16
 
