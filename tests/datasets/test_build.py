@@ -33,12 +33,6 @@ SHARED_POLICIES = SHARED / "policies"
 HOPPER_DIMS = (11, 3)
 
 
-@pytest.fixture(autouse=True)
-def minari_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "store"))
-    return tmp_path / "store"
-
-
 def tiny_recipe(policy: str, steps: int = 300, dataset_id="test/hopper/tiny-v0") -> Recipe:
     return Recipe(dataset_id, "hopper", (RecipePart(policy, steps),), seed=0)
 

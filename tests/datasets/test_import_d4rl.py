@@ -29,12 +29,6 @@ def hopper(tmp_path_factory):
     return rollout("Hopper-v4", STEPS, TIME_LIMIT, 0, policies)
 
 
-@pytest.fixture(autouse=True)
-def store(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "store"))
-    return tmp_path / "store"
-
-
 def variant(arrays: dict, name: str) -> dict:
     """D4RL's files as they come: float32 with next_observations (the -v2 files), float64
     arrays (some medium-replay files), (N, 1) rewards, no next_observations (older files)."""
@@ -193,14 +187,14 @@ def with_nan(observations: np.ndarray) -> np.ndarray:
         (lambda arrays: arrays, ["--level", "legendary"], "unknown --level 'legendary'"),
     ],
 )
-def test_bad_files_and_flags(tmp_path, store, hopper, capsys, make_arrays, flags, message):
+def test_bad_files_and_flags(tmp_path, minari_store, hopper, capsys, make_arrays, flags, message):
     path = write_d4rl_file(tmp_path / "bad.hdf5", make_arrays(hopper.arrays))
     error = refused(capsys, [str(path), "--env", "hopper", "--level", "medium", *flags])
     assert error.startswith(f"error: {path}: ") and message in error
-    assert_store_is_empty(store)
+    assert_store_is_empty(minari_store)
 
 
-def test_not_an_hdf5_file_and_no_file(tmp_path, store, capsys):
+def test_not_an_hdf5_file_and_no_file(tmp_path, minari_store, capsys):
     text = tmp_path / "hopper_medium-v2.hdf5"
     text.write_text("observations,actions\n")
     error = refused(capsys, [str(text), "--env", "hopper", "--level", "medium"])
@@ -208,29 +202,29 @@ def test_not_an_hdf5_file_and_no_file(tmp_path, store, capsys):
     absent = tmp_path / "absent.hdf5"
     error = refused(capsys, [str(absent), "--env", "hopper", "--level", "medium"])
     assert error == f"error: {absent}: no such file"
-    assert_store_is_empty(store)
+    assert_store_is_empty(minari_store)
 
 
 def test_an_existing_dataset_is_kept_and_the_message_says_how_to_remove_it(
-    tmp_path, store, hopper, capsys
+    tmp_path, minari_store, hopper, capsys
 ):
     path = write_d4rl_file(tmp_path / "hopper_medium-v2.hdf5", hopper.arrays)
     import_d4rl(path, "hopper", "medium")
-    data_file = store / DATASET_ID / "data" / "main_data.hdf5"
+    data_file = minari_store / DATASET_ID / "data" / "main_data.hdf5"
     before = data_file.read_bytes()
     error = refused(capsys, [str(path), "--env", "hopper", "--level", "medium"])
     assert error == (
-        f"error: {path}: dataset '{DATASET_ID}' already exists at {store / DATASET_ID}; remove it "
-        f"first (`minari delete {DATASET_ID}`, or delete that folder)"
+        f"error: {path}: dataset '{DATASET_ID}' already exists at {minari_store / DATASET_ID}; "
+        f"remove it first (`minari delete {DATASET_ID}`, or delete that folder)"
     )
-    assert data_file.read_bytes() == before and dataset_ids(store) == [DATASET_ID]
+    assert data_file.read_bytes() == before and dataset_ids(minari_store) == [DATASET_ID]
 
 
 def test_a_second_import_of_the_same_id_is_refused_while_the_first_runs(
-    tmp_path, store, hopper, capsys
+    tmp_path, minari_store, hopper, capsys
 ):
-    store.mkdir()
-    lock = dataset_lock_path(store, DATASET_ID)
+    minari_store.mkdir()
+    lock = dataset_lock_path(minari_store, DATASET_ID)
     first_import = hold_in_another_process(lock)
     try:
         path = write_d4rl_file(tmp_path / "hopper_medium-v2.hdf5", hopper.arrays)
@@ -241,7 +235,7 @@ def test_a_second_import_of_the_same_id_is_refused_while_the_first_runs(
         f"error: another process is using dataset '{DATASET_ID}' "
         f"(lock {lock} held by pid {first_import.pid})"
     )
-    assert dataset_ids(store) == [] and not (store / "d4rl").exists()
+    assert dataset_ids(minari_store) == [] and not (minari_store / "d4rl").exists()
 
 
 def refused(capsys, argv: list[str]) -> str:

@@ -33,12 +33,6 @@ def d4rl_dir(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(autouse=True)
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "store"))
-    return tmp_path / "store"
-
-
 def test_training_and_evaluation_run_in_the_v4_environment(tmp_path, d4rl_dir, short_episodes):
     dataset_id = import_d4rl(d4rl_dir / "hopper_medium-v2.hdf5", "hopper", "medium").dataset_id
     run_dir = tmp_path / "run"

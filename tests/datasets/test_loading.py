@@ -15,12 +15,6 @@ from datasets.minari_store import BUNDLED_ROOT
 BUNDLED_ID = "replica/hopper/mini-v0"
 
 
-@pytest.fixture(autouse=True)
-def minari_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "store"))
-    return tmp_path / "store"
-
-
 def episode(length: int, rng, observation_dim: int = 11, action_dim: int = 3) -> EpisodeBuffer:
     return EpisodeBuffer(
         observations=rng.normal(size=(length + 1, observation_dim)),
