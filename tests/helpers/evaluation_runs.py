@@ -53,4 +53,5 @@ def make_run(
 
 
 def run_cli(*argv):
+    """evaluate.py with `argv` (any values, as strings), in this process."""
     evaluate.main([str(arg) for arg in argv])

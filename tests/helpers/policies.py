@@ -25,6 +25,7 @@ def policy_arrays(observation_dim=11, action_dim=3, hidden=8, env="Hopper-v5", s
 
 
 def write_policy(folder: Path, name: str, arrays: dict) -> Path:
+    """`arrays` as the policy file `folder/name.npz`; returns its path."""
     folder.mkdir(parents=True, exist_ok=True)
     np.savez(folder / f"{name}.npz", **arrays)
     return folder / f"{name}.npz"

@@ -9,6 +9,7 @@ TINY += ["--context-length", "5", "--warmup-steps", "2", "--log-every", "1"]
 
 
 def run(out_dir: Path, dataset: str, *flags: str, backbone: str = "min-gru") -> Path:
+    """train.py with the TINY settings and `flags`, into `out_dir`; it must exit 0."""
     argv = [f"backbone:{backbone}", "--dataset", dataset, "--out-dir", str(out_dir), *TINY]
     assert train.main([*argv, *flags]) == 0
     return out_dir
