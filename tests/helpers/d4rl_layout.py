@@ -11,9 +11,8 @@ import numpy as np
 
 from datasets.policy import load_policy
 from envs.make import make_env
-from tests.test_datasets_build import policy_arrays, write_policy
-
-SHARED_POLICIES = Path(__file__).resolve().parents[2] / "shared" / "policies"
+from tests.helpers.paths import SHARED
+from tests.helpers.policies import policy_arrays, write_policy
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def behaviour_policies(folder: Path) -> Path:
         ("hopper", "hopper-sac", (11, 3)),
         ("walker2d", "walker2d-sac", (17, 6)),
     ):
-        source = SHARED_POLICIES / f"{shared}.npz"
+        source = SHARED / "policies" / f"{shared}.npz"
         if source.is_file():
             (folder / f"{env}.npz").symlink_to(source)
         else:

@@ -1,4 +1,5 @@
-"""Small float64 backbones and the error measure the exact-parity tests share."""
+"""Small float64 backbones, stepping through a sequence, and the error measure the exact-parity
+tests share."""
 
 import torch
 
@@ -14,3 +15,12 @@ def small_backbone(name: str, **overrides):
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return ((actual - expected).abs().max() / expected.abs().max()).item()
+
+
+def run_steps(backbone, x, state):
+    """`backbone.step` over x[:, 0], x[:, 1], ...: the outputs stacked (B, T, D) and the state."""
+    outputs = []
+    for t in range(x.shape[1]):
+        y_t, state = backbone.step(x[:, t], state)
+        outputs.append(y_t)
+    return torch.stack(outputs, dim=1), state

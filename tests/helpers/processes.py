@@ -48,6 +48,12 @@ def stop_process_tree(process: subprocess.Popen) -> None:
     process.wait()
 
 
+def kill(process: subprocess.Popen) -> None:
+    """SIGKILL the process alone (not what it started), and reap it."""
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def run_watching(command: list[str], timeout: float, **options) -> tuple:
     """Run a command to its end, noting every process it starts (sampled every 0.1 s). Returns
     the CompletedProcess (text output) and those pids."""
