@@ -1,13 +1,24 @@
-"""Mamba's causal depthwise convolution and SiLU (causal_conv.py) compiled for CPU tensors:
-cpu_kernels/causal_conv.cpp, registered as torch custom ops, so that torch.compile keeps them in
-its graph. One work item is (batch row, block of channels), as for the scan. The window is read
-in place (often a view of one zero), and the gradients of the taps and of the window are written
-channel-minor, as the scan's states: `cpu_conv_backward` hands them on as transposed views.
+"""Mamba's causal depthwise convolution and SiLU compiled for CPU tensors: csrc/causal_conv.cpp,
+registered as torch custom ops for the CPU only, so that torch.compile keeps them in its graph
+and a tensor on another device never reaches the C++. One work item is (batch row, block of
+channels), as for the scan. The window is read in place (often a view of one zero), and the
+gradients of the taps and of the window are written channel-minor, as the scan's states:
+`backward` hands them on as transposed views.
 """
 
 import torch
 
-from .cpu_library import channel_block, channel_minor, integers, kernel, kernel_layout, pointers
+from ..cpu_library import (
+    CONTIGUOUS,
+    ROWS,
+    STRIDED,
+    channel_block,
+    channel_minor,
+    checked_layout,
+    kernel,
+    pointers,
+    sizes_of,
+)
 
 
 def sizes(x, window, weight, bias, block: int):
@@ -15,16 +26,30 @@ def sizes(x, window, weight, bias, block: int):
     and threads, as the kernels take them."""
     batch, T, d_inner = x.shape
     strides = (weight.stride(0), bias.stride(0), block, torch.get_num_threads())
-    return integers(*window.stride(), batch, T, d_inner, weight.shape[-1], *strides)
+    return (*window.stride(), batch, T, d_inner, weight.shape[-1], *strides)
 
 
-@torch.library.custom_op("decision_backbones::causal_conv_silu", mutates_args=())
+def conv_inputs(x, window, weight, bias) -> dict:
+    """The inputs both kernels take, as `checked_layout` reads them: (tensor, shape, layout)."""
+    (batch, _, d_inner), taps = sizes_of(x, "causal_conv_silu"), weight.shape[-1]
+    return {
+        "x": (x, (batch, *x.shape[1:]), CONTIGUOUS),
+        "window": (window, (batch, d_inner, taps - 1), STRIDED),
+        "weight": (weight, (batch, d_inner, taps), ROWS),
+        "bias": (bias, (batch, d_inner), ROWS),
+    }
+
+
+@torch.library.custom_op(
+    "decision_backbones::causal_conv_silu", mutates_args=(), device_types="cpu"
+)
 def cpu_causal_conv_silu(
     x: torch.Tensor, window: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 ) -> torch.Tensor:
     """SiLU(conv1d) (B, T, d_inner) of x (B, T, d_inner) after the window (B, d_inner, K - 1),
     with taps weight (B, d_inner, K) and bias (B, d_inner), expanded along the batch."""
-    weight, bias, x = kernel_layout((weight, bias), x)
+    inputs = conv_inputs(x, window, weight, bias)
+    x, window, weight, bias = checked_layout("causal_conv_silu", inputs)
     out = x.new_empty(x.shape)
     convolve = kernel("causal_conv_silu_forward", x.dtype)
     block = channel_block(x.shape[0], x.shape[2])
@@ -37,7 +62,9 @@ def _(x, window, weight, bias):
     return x.new_empty(x.shape)
 
 
-@torch.library.custom_op("decision_backbones::causal_conv_silu_backward", mutates_args=())
+@torch.library.custom_op(
+    "decision_backbones::causal_conv_silu_backward", mutates_args=(), device_types="cpu"
+)
 def cpu_causal_conv_silu_backward(
     x: torch.Tensor,
     window: torch.Tensor,
@@ -47,7 +74,9 @@ def cpu_causal_conv_silu_backward(
 ) -> list[torch.Tensor]:
     """The gradients of x, the window (B, K - 1, d_inner), weight (B, K, d_inner) and bias (those
     three per batch row)."""
-    weight, bias, x, grad_out = kernel_layout((weight, bias), x, grad_out)
+    op = "causal_conv_silu_backward"
+    inputs = conv_inputs(x, window, weight, bias) | {"grad_out": (grad_out, x.shape, CONTIGUOUS)}
+    x, window, weight, bias, grad_out = checked_layout(op, inputs)
     grad_x = x.new_empty(x.shape)
     grad_window = channel_minor(x, window.shape[2])
     grad_weight = channel_minor(x, weight.shape[2])
@@ -66,9 +95,12 @@ def _(x, window, weight, bias, grad_out):
     return [x.new_empty(x.shape), *channel_minor_, x.new_empty(x.shape[0], x.shape[2])]
 
 
-def cpu_conv_backward(x, window, weight, bias, grad_out):
+def backward(x, window, weight, bias, grad_out):
     """The gradients of x, the window, weight and bias, in their inputs' shapes."""
     grad_x, grad_window, grad_weight, grad_bias = cpu_causal_conv_silu_backward(
         x, window, weight, bias, grad_out
     )
     return grad_x, grad_window.transpose(1, 2), grad_weight.transpose(1, 2), grad_bias
+
+
+forward = cpu_causal_conv_silu
