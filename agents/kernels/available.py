@@ -3,8 +3,8 @@ kernels (a C++ compiler), Triton (installed, and CUDA tensors, or any tensors un
 interpreter: TRITON_INTERPRET=1 before Triton is imported runs kernels in numpy on CPU tensors,
 which is how the tests check them without a GPU), and fla-core's Triton scan.
 
-`refusal` says in one line why a backend cannot run, for configs (device None: this machine) and
-for tensors alike; it is the only place that knows what each backend needs.
+`refusal` says in one line why a backend cannot run, for configs (this machine) and for tensors
+(their device) alike; it is the only place that knows what each backend needs.
 """
 
 import functools
@@ -64,19 +64,22 @@ def cpu_library_builds() -> bool:
 
 
 def refusal(impl: str, device: torch.device | None, fla_scan: bool = False) -> str | None:
-    """Why backend `impl` cannot run on `device` (None: on some device of this machine), in a
-    few words, or None where it can. `fla_scan`: the Triton backend is fla-core's."""
-    if impl == "cpu":
-        if device is not None and device.type != "cpu":
+    """Why backend `impl` cannot run, in a few words, or None where it can: with no `device`
+    (a config's check), whether this machine has what it needs (a compiler, the packages, a
+    GPU); on `device` (each call, cheap and traceable), whether it runs there. `fla_scan`: the
+    Triton backend is fla-core's."""
+    if device is not None:
+        if impl == "cpu" and device.type != "cpu":
             return f'"cpu" runs on CPU tensors only, not {device}: use "auto"'
-        if cpu_library_error() is not None:
-            return f'"cpu" needs a C++ compiler ({cpu_library_error()}): set CXX or use "torch"'
+        if impl == "triton" and not (device.type == "cuda" or interpreting()):
+            return f'"triton" needs CUDA tensors, not {device}: use "auto"'
+        return None
+    if impl == "cpu" and cpu_library_error() is not None:
+        return f'"cpu" needs a C++ compiler ({cpu_library_error()}): set CXX or use "torch"'
     if impl == "triton":
         packages = "fla-core and Triton" if fla_scan else "Triton"
         if not (fla_imports() if fla_scan else triton_imports()):
             return f'"triton" needs {packages}: {INSTALL_HINT}'
-        on_cuda = torch.cuda.is_available() if device is None else device.type == "cuda"
-        if not (on_cuda or interpreting()):
-            where = f"CUDA tensors, not {device}" if device else "a CUDA device, and there is none"
-            return f'"triton" needs {where}: use "auto"'
+        if not (torch.cuda.is_available() or interpreting()):
+            return '"triton" needs a CUDA device, and there is none: use "auto"'
     return None

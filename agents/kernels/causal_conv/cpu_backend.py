@@ -95,12 +95,14 @@ def _(x, window, weight, bias, grad_out):
     return [x.new_empty(x.shape), *channel_minor_, x.new_empty(x.shape[0], x.shape[2])]
 
 
+def forward(x, window, weight, bias):
+    """SiLU(conv1d) (B, T, d_inner), by the compiled kernel."""
+    return cpu_causal_conv_silu(x, window, weight, bias)
+
+
 def backward(x, window, weight, bias, grad_out):
     """The gradients of x, the window, weight and bias, in their inputs' shapes."""
     grad_x, grad_window, grad_weight, grad_bias = cpu_causal_conv_silu_backward(
         x, window, weight, bias, grad_out
     )
     return grad_x, grad_window.transpose(1, 2), grad_weight.transpose(1, 2), grad_bias
-
-
-forward = cpu_causal_conv_silu

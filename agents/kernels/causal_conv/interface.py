@@ -16,9 +16,6 @@ K) and bias (B, d_inner) come expanded along the batch, so that vmap folds membe
 seeds) into the batch, each with its own.
 """
 
-import functools
-import importlib
-
 import torch
 
 from infra.errors import UsageError
@@ -26,9 +23,9 @@ from infra.errors import UsageError
 from .. import available
 from ..autograd import GradientFunction, RowwiseFunction
 from ..precision import expand_rows, in_scan_precision
-from . import reference
+from . import cpu_backend, reference, torch_backend
 
-BACKENDS = {"torch": "torch_backend", "cpu": "cpu_backend"}
+BACKENDS = {"torch": torch_backend, "cpu": cpu_backend}
 
 
 def resolve(impl: str, x: torch.Tensor) -> str:
@@ -44,18 +41,12 @@ def resolve(impl: str, x: torch.Tensor) -> str:
     return "torch" if impl == "triton" else impl
 
 
-@functools.cache
-def backend(name: str):
-    """The backend module `name`, imported on first use."""
-    return importlib.import_module(f".{BACKENDS[name]}", __package__)
-
-
 class _CausalConvSiLU(RowwiseFunction):
     """Saves its inputs only: the convolution is recomputed in the backward."""
 
     @staticmethod
     def forward(x, window, weight, bias, name):
-        return backend(name).forward(x, window, weight, bias)
+        return BACKENDS[name].forward(x, window, weight, bias)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -71,7 +62,7 @@ class _CausalConvSiLU(RowwiseFunction):
 class _CausalConvSiLUGradient(GradientFunction):
     @staticmethod
     def forward(x, window, weight, bias, grad_out, name):
-        return tuple(backend(name).backward(x, window, weight, bias, grad_out))
+        return tuple(BACKENDS[name].backward(x, window, weight, bias, grad_out))
 
 
 def causal_conv_silu(x, window, weight, bias, impl: str = "auto"):

@@ -9,19 +9,17 @@ Backends of `gated_scan` (the config's `scan` names), each a module with the sam
 Every backend computes in float32 (float64 if given) whatever autocast hands in.
 """
 
-import functools
-import importlib
-
 import torch
 
 from infra.errors import UsageError
 
 from .. import available
+from . import reference, torch_backend, triton_backend  # fla-core is imported on first use
 from .chunked import linear_scan  # the plain scan, one backend: Aaren's and Mamba's reference
 from .gates import PROJECTIONS, Cell, g, gate_logit_and_candidate
 
 __all__ = ["PROJECTIONS", "g", "gate_logit_and_candidate", "gated_scan", "linear_scan", "resolve"]
-BACKENDS = {"torch": "torch_backend", "log-space": "reference", "triton": "triton_backend"}
+BACKENDS = {"torch": torch_backend, "log-space": reference, "triton": triton_backend}
 
 
 def refusal(impl: str, device: torch.device | None) -> str | None:
@@ -42,14 +40,8 @@ def resolve(impl: str, x: torch.Tensor) -> str:
     return impl
 
 
-@functools.cache
-def backend(name: str):
-    """The backend module `name`, imported on first use (Triton's only where it runs)."""
-    return importlib.import_module(f".{BACKENDS[name]}", __package__)
-
-
 def gated_scan(projection: torch.Tensor, h0: torch.Tensor, cell: Cell, impl: str = "auto"):
     """The states h (B, T, d_inner) of minGRU (cell "gru": projection (k, u)) or minLSTM ("lstm":
     (forget, input, u) logits), projection (B, T, PROJECTIONS[cell] d_inner), from h0 (B,
     d_inner), by the backend `impl` resolves to."""
-    return backend(resolve(impl, projection)).gated_scan(projection, h0, cell)
+    return BACKENDS[resolve(impl, projection)].gated_scan(projection, h0, cell)

@@ -163,9 +163,10 @@ def forward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
     return out, h_last.transpose(1, 2), boundaries.transpose(2, 3)
 
 
-def backward(*inputs):
+def backward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last):
     """The backend's backward by the compiled kernel: the ten gradients in their inputs'
     shapes, those written channel-minor as transposed views."""
     channel_minor = (2, 4, 9)  # dt_weight, A and h0
+    inputs = x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last
     grads = cpu_selective_scan_backward(*inputs)
     return [grad.transpose(1, 2) if i in channel_minor else grad for i, grad in enumerate(grads)]

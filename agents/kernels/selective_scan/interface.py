@@ -21,9 +21,6 @@ autograd node here:
 state: the oracle. Everything computes in float32 (float64 if given) whatever autocast hands in.
 """
 
-import functools
-import importlib
-
 import torch
 
 from infra.errors import UsageError
@@ -31,11 +28,11 @@ from infra.errors import UsageError
 from .. import available
 from ..autograd import GradientFunction, RowwiseFunction
 from ..precision import expand_rows, in_scan_precision
-from . import reference
+from . import cpu_backend, reference, torch_backend
 from .reference import discretised, read_out  # Mamba's step: the reference at T = 1
 
 __all__ = ["discretised", "read_out", "refusal", "resolve", "selective_scan"]
-BACKENDS = {"torch": "torch_backend", "cpu": "cpu_backend", "triton": "triton_backend"}
+BACKENDS = {"torch": torch_backend, "cpu": cpu_backend}  # and Triton's, where it imports
 
 
 def refusal(impl: str, device: torch.device | None) -> str | None:
@@ -62,10 +59,13 @@ def resolve(impl: str, x: torch.Tensor) -> str:
     return impl
 
 
-@functools.cache
 def backend(name: str):
-    """The backend module `name`, imported on first use (Triton's only where it runs)."""
-    return importlib.import_module(f".{BACKENDS[name]}", __package__)
+    """The backend module `name`; Triton's is imported on first use, where Triton is installed."""
+    if name == "triton":
+        from . import triton_backend
+
+        return triton_backend
+    return BACKENDS[name]
 
 
 class _SelectiveScan(RowwiseFunction):

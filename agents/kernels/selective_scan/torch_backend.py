@@ -134,6 +134,7 @@ def forward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
     return around_states_forward(scan_states, x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0)
 
 
-def backward(*saved_and_grads):
+def backward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last):
     """The ten gradients, from the saved inputs, boundaries, dL/dout and dL/dh_last."""
-    return around_states_backward(scan_states_backward, *saved_and_grads)
+    inputs = x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last
+    return around_states_backward(scan_states_backward, *inputs)

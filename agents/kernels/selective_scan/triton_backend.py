@@ -181,6 +181,7 @@ def forward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
     return around_states_forward(triton_scan_states, *inputs)
 
 
-def backward(*saved_and_grads):
+def backward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last):
     """The ten gradients, from the saved inputs, boundaries, dL/dout and dL/dh_last."""
-    return around_states_backward(triton_scan_states_backward, *saved_and_grads)
+    inputs = x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last
+    return around_states_backward(triton_scan_states_backward, *inputs)
