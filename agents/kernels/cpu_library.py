@@ -80,6 +80,15 @@ def checked_layout(op: str, inputs: dict[str, tuple[torch.Tensor, tuple, str]]) 
     return laid_out
 
 
+def compiled_op(name: str, inputs: str, returns: str):
+    """A torch custom op `decision_backbones::name` for CPU tensors only (no kernel for other
+    devices: their pointers never reach the C++), taking the tensors named in `inputs`."""
+    arguments = ", ".join(f"Tensor {argument}" for argument in inputs.split())
+    schema = f"({arguments}) -> {returns}"
+    qualified = f"decision_backbones::{name}"
+    return torch.library.custom_op(qualified, mutates_args=(), device_types="cpu", schema=schema)
+
+
 def channel_block(batch: int, d_inner: int) -> int:
     """Channels per work item (batch row, block of channels) of every kernel: as wide as
     WIDEST_BLOCK allows while the items are at least ITEMS_PER_THREAD per thread."""

@@ -8,17 +8,8 @@ gradients of the taps and of the window are written channel-minor, as the scan's
 
 import torch
 
-from ..cpu_library import (
-    CONTIGUOUS,
-    ROWS,
-    STRIDED,
-    channel_block,
-    channel_minor,
-    checked_layout,
-    kernel,
-    pointers,
-    sizes_of,
-)
+from .. import cpu_library
+from ..cpu_library import CONTIGUOUS, ROWS, STRIDED, channel_minor, compiled_op
 
 
 def sizes(x, window, weight, bias, block: int):
@@ -31,7 +22,7 @@ def sizes(x, window, weight, bias, block: int):
 
 def conv_inputs(x, window, weight, bias) -> dict:
     """The inputs both kernels take, as `checked_layout` reads them: (tensor, shape, layout)."""
-    (batch, _, d_inner), taps = sizes_of(x, "causal_conv_silu"), weight.shape[-1]
+    (batch, _, d_inner), taps = cpu_library.sizes_of(x, "causal_conv_silu"), weight.shape[-1]
     return {
         "x": (x, (batch, *x.shape[1:]), CONTIGUOUS),
         "window": (window, (batch, d_inner, taps - 1), STRIDED),
@@ -40,20 +31,18 @@ def conv_inputs(x, window, weight, bias) -> dict:
     }
 
 
-@torch.library.custom_op(
-    "decision_backbones::causal_conv_silu", mutates_args=(), device_types="cpu"
-)
-def cpu_causal_conv_silu(
-    x: torch.Tensor, window: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
-) -> torch.Tensor:
+@compiled_op("causal_conv_silu", "x window weight bias", returns="Tensor")
+def cpu_causal_conv_silu(x, window, weight, bias):
     """SiLU(conv1d) (B, T, d_inner) of x (B, T, d_inner) after the window (B, d_inner, K - 1),
     with taps weight (B, d_inner, K) and bias (B, d_inner), expanded along the batch."""
     inputs = conv_inputs(x, window, weight, bias)
-    x, window, weight, bias = checked_layout("causal_conv_silu", inputs)
+    x, window, weight, bias = cpu_library.checked_layout("causal_conv_silu", inputs)
     out = x.new_empty(x.shape)
-    convolve = kernel("causal_conv_silu_forward", x.dtype)
-    block = channel_block(x.shape[0], x.shape[2])
-    convolve(*pointers(x, window, weight, bias, out), *sizes(x, window, weight, bias, block))
+    convolve = cpu_library.kernel("causal_conv_silu_forward", x.dtype)
+    block = cpu_library.channel_block(x.shape[0], x.shape[2])
+    convolve(
+        *cpu_library.pointers(x, window, weight, bias, out), *sizes(x, window, weight, bias, block)
+    )
     return out
 
 
@@ -62,30 +51,22 @@ def _(x, window, weight, bias):
     return x.new_empty(x.shape)
 
 
-@torch.library.custom_op(
-    "decision_backbones::causal_conv_silu_backward", mutates_args=(), device_types="cpu"
-)
-def cpu_causal_conv_silu_backward(
-    x: torch.Tensor,
-    window: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor,
-    grad_out: torch.Tensor,
-) -> list[torch.Tensor]:
+@compiled_op("causal_conv_silu_backward", "x window weight bias grad_out", returns="Tensor[]")
+def cpu_causal_conv_silu_backward(x, window, weight, bias, grad_out):
     """The gradients of x, the window (B, K - 1, d_inner), weight (B, K, d_inner) and bias (those
     three per batch row)."""
     op = "causal_conv_silu_backward"
     inputs = conv_inputs(x, window, weight, bias) | {"grad_out": (grad_out, x.shape, CONTIGUOUS)}
-    x, window, weight, bias, grad_out = checked_layout(op, inputs)
+    x, window, weight, bias, grad_out = cpu_library.checked_layout(op, inputs)
     grad_x = x.new_empty(x.shape)
     grad_window = channel_minor(x, window.shape[2])
     grad_weight = channel_minor(x, weight.shape[2])
     grad_bias = x.new_empty(x.shape[0], bias.shape[1])
     gradients = (grad_x, grad_window, grad_weight, grad_bias)
-    convolve = kernel("causal_conv_silu_backward", x.dtype)
-    block = channel_block(x.shape[0], x.shape[2])
+    convolve = cpu_library.kernel("causal_conv_silu_backward", x.dtype)
+    block = cpu_library.channel_block(x.shape[0], x.shape[2])
     sizes_ = sizes(x, window, weight, bias, block)
-    convolve(*pointers(x, window, weight, bias, grad_out, *gradients), *sizes_)
+    convolve(*cpu_library.pointers(x, window, weight, bias, grad_out, *gradients), *sizes_)
     return list(gradients)
 
 

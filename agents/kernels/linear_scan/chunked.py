@@ -77,15 +77,20 @@ def scan_gradient(a: torch.Tensor, grad_h: torch.Tensor) -> torch.Tensor:
     return _ScanGradient.apply(a, grad_h)
 
 
-class _LinearScan(RowwiseFunction):
-    @staticmethod
-    def forward(a, b, h0):
-        return scan_forward(a, b, h0)
+class ScanNode(RowwiseFunction):
+    """A scan's node over (gates, inputs, h0): saves the gates, h0 and the states h, from which
+    the backward's reverse scan gives every gradient."""
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        a, _, h0 = inputs
-        ctx.save_for_backward(a, h0, output)
+        gates, _, h0 = inputs
+        ctx.save_for_backward(gates, h0, output)
+
+
+class _LinearScan(ScanNode):
+    @staticmethod
+    def forward(a, b, h0):
+        return scan_forward(a, b, h0)
 
     @staticmethod
     def backward(ctx, grad_h):

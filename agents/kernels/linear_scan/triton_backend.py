@@ -14,7 +14,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from ..autograd import GradientFunction, RowwiseFunction
+from ..autograd import GradientFunction
+from .chunked import ScanNode
 from .gates import Cell, g, gate_logit_and_candidate
 
 
@@ -26,17 +27,12 @@ def fla_kernels():
     return fused_recurrent_hgrn_fwd, fused_recurrent_hgrn_bwd
 
 
-class _TritonScan(RowwiseFunction):
+class _TritonScan(ScanNode):
     @staticmethod
     def forward(log_a, b, h0):
         forward_kernel, _ = fla_kernels()
         h, _ = forward_kernel(b.contiguous(), log_a.contiguous(), initial_state=h0.contiguous())
         return h
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        log_a, _, h0 = inputs
-        ctx.save_for_backward(log_a, h0, output)
 
     @staticmethod
     def backward(ctx, grad_h):

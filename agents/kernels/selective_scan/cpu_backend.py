@@ -14,18 +14,12 @@ import math
 
 import torch
 
-from ..cpu_library import (
-    CONTIGUOUS,
-    ROWS,
-    STRIDED,
-    channel_block,
-    channel_minor,
-    checked_layout,
-    kernel,
-    pointers,
-    sizes_of,
-)
+from .. import cpu_library
+from ..cpu_library import CONTIGUOUS, ROWS, STRIDED, channel_minor, compiled_op
 from . import tiling
+
+SCAN_INPUTS = "x dt_low dt_weight dt_bias A B C D z"  # then h0, or GRADIENT_INPUTS
+GRADIENT_INPUTS = "boundaries grad_out grad_h_last"
 
 
 def sizes(x, dt_low, dt_weight, dt_bias, A, D, block: int):
@@ -40,7 +34,7 @@ def sizes(x, dt_low, dt_weight, dt_bias, A, D, block: int):
 def scan_inputs(op: str, x, dt_low, dt_weight, dt_bias, A, B, C, D, z) -> dict:
     """The inputs both kernels take, as `checked_layout` reads them: (tensor, shape, layout),
     with the state size N from A and the rank R from dt_weight."""
-    (batch, T, d_inner), N, R = sizes_of(x, op), A.shape[-1], dt_weight.shape[-1]
+    (batch, T, d_inner), N, R = cpu_library.sizes_of(x, op), A.shape[-1], dt_weight.shape[-1]
     return {
         "x": (x, (batch, T, d_inner), CONTIGUOUS),
         "dt_low": (dt_low, (batch, T, R), CONTIGUOUS),
@@ -61,31 +55,22 @@ def new_states(x: torch.Tensor, N: int) -> tuple[torch.Tensor, torch.Tensor]:
     return channel_minor(x, N), channel_minor(x, segments, N)
 
 
-@torch.library.custom_op("decision_backbones::selective_scan", mutates_args=(), device_types="cpu")
-def cpu_selective_scan(
-    x: torch.Tensor,
-    dt_low: torch.Tensor,
-    dt_weight: torch.Tensor,
-    dt_bias: torch.Tensor,
-    A: torch.Tensor,
-    B: torch.Tensor,
-    C: torch.Tensor,
-    D: torch.Tensor,
-    z: torch.Tensor,
-    h0: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@compiled_op("selective_scan", f"{SCAN_INPUTS} h0", returns="(Tensor, Tensor, Tensor)")
+def cpu_selective_scan(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
     """out (B, T, d_inner), and channel-minor the final state (B, N, d_inner) and the states at
     segment starts (B, segments, N, d_inner), from `selective_scan`'s inputs (A, D and dt_proj's
     parameters expanded along the batch)."""
     inputs = scan_inputs("selective_scan", x, dt_low, dt_weight, dt_bias, A, B, C, D, z)
     inputs["h0"] = (h0, A.shape, STRIDED)
-    x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0 = checked_layout("selective_scan", inputs)
+    x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0 = cpu_library.checked_layout(
+        "selective_scan", inputs
+    )
     out, (h_last, boundaries) = torch.empty_like(x), new_states(x, A.shape[2])
-    block = channel_block(x.shape[0], x.shape[2])
+    block = cpu_library.channel_block(x.shape[0], x.shape[2])
     inputs = (x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0)
-    scan = kernel("selective_scan_forward", x.dtype)
+    scan = cpu_library.kernel("selective_scan_forward", x.dtype)
     scan(
-        *pointers(*inputs, out, h_last, boundaries),
+        *cpu_library.pointers(*inputs, out, h_last, boundaries),
         *h0.stride(),  # read in place: often views of one zero
         *sizes(x, dt_low, dt_weight, dt_bias, A, D, block),
     )
@@ -97,23 +82,10 @@ def _(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
     return torch.empty_like(x), *new_states(x, A.shape[2])
 
 
-@torch.library.custom_op(
-    "decision_backbones::selective_scan_backward", mutates_args=(), device_types="cpu"
-)
+@compiled_op("selective_scan_backward", f"{SCAN_INPUTS} {GRADIENT_INPUTS}", returns="Tensor[]")
 def cpu_selective_scan_backward(
-    x: torch.Tensor,
-    dt_low: torch.Tensor,
-    dt_weight: torch.Tensor,
-    dt_bias: torch.Tensor,
-    A: torch.Tensor,
-    B: torch.Tensor,
-    C: torch.Tensor,
-    D: torch.Tensor,
-    z: torch.Tensor,
-    boundaries: torch.Tensor,
-    grad_out: torch.Tensor,
-    grad_h_last: torch.Tensor,
-) -> list[torch.Tensor]:
+    x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last
+):
     """The gradients of x, dt_low, dt_weight, dt_bias, A, B, C, D, z and h0 (those of dt_proj's
     parameters, A and D per batch row); those of dt_weight, A and h0 channel-minor: (B, R or N,
     d_inner)."""
@@ -123,9 +95,11 @@ def cpu_selective_scan_backward(
     inputs["boundaries"] = (boundaries, (x.shape[0], segments, *A.shape[1:]), STRIDED)
     inputs["grad_out"] = (grad_out, x.shape, CONTIGUOUS)
     inputs["grad_h_last"] = (grad_h_last, A.shape, STRIDED)
-    checked = checked_layout(op, inputs)
+    checked = cpu_library.checked_layout(op, inputs)
     x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last = checked
-    block = channel_block(x.shape[0], x.shape[2])  # the kernel's and the per-block sums' alike
+    block = cpu_library.channel_block(
+        x.shape[0], x.shape[2]
+    )  # the kernel's and the per-block sums' alike
     grad_x, grad_z = (torch.empty_like(x) for _ in range(2))  # contiguous
     grad_A, grad_h0 = channel_minor(x, A.shape[2]), channel_minor(x, A.shape[2])
     grad_D, grad_dt_bias = (x.new_empty(x.shape[0], x.shape[2]) for _ in range(2))
@@ -137,9 +111,9 @@ def cpu_selective_scan_backward(
     inputs = (x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last)
     outputs = (grad_x, grad_low_blocks, grad_dt_weight, grad_dt_bias, grad_A)
     outputs += (grad_B_blocks, grad_C_blocks, grad_D, grad_z, grad_h0)
-    scan = kernel("selective_scan_backward", x.dtype)
+    scan = cpu_library.kernel("selective_scan_backward", x.dtype)
     scan(
-        *pointers(*inputs, *outputs),
+        *cpu_library.pointers(*inputs, *outputs),
         *boundaries.stride(),
         *grad_h_last.stride(),  # read in place, as h0
         *sizes(x, dt_low, dt_weight, dt_bias, A, D, block),
