@@ -21,7 +21,7 @@ from torch import nn
 
 from infra.errors import ConfigError
 
-from .scan import linear_scan
+from .kernels.linear_scan import linear_scan
 from .stack import BackboneConfig
 
 

@@ -9,9 +9,10 @@ with Selective State Spaces", Sec. 3 and Fig. 3), its S6 layer by Alg. 2:
 A is real and diagonal per channel, A = -exp(A_log), S4D-real initialised: A_n = -(n + 1).
 The state carried between chunks is the conv window (the last d_conv - 1 inputs) and h.
 
-Scans (`scan`): "fused" (selective_scan.py), "cpu" and "triton" (its compiled C++ and Triton
-kernels) and "reference", the linear scan over materialised (B, T, d_inner, N) A_bar and B_bar x.
-The convolution and its SiLU are one autograd node (causal_conv.py), compiled with "cpu".
+Scans (`scan`, kernels/selective_scan/): "torch" (one fused node, any device), "cpu" and "triton"
+(compiled C++ and Triton kernels) and "reference", the linear scan over materialised (B, T,
+d_inner, N) A_bar and B_bar x. The convolution and its SiLU (kernels/causal_conv/) run by the
+same name.
 All compute in float32 (float64 if the model is), and so does the carried h.
 Parameter names and shapes are those of the reference implementation (mamba_simple.py), so its
 weights load one to one.
@@ -27,14 +28,12 @@ from torch import nn
 
 from infra.errors import ConfigError
 
-from .causal_conv import causal_conv_silu
-from .cpu_library import cpu_kernel_ready, require_cpu_kernel
-from .scan import in_scan_precision, linear_scan
-from .selective_scan import selective_scan
+from .kernels import selective_scan as selective_scan_op
+from .kernels.causal_conv import causal_conv_silu
+from .kernels.selective_scan import discretised, read_out, selective_scan
 from .stack import BackboneConfig
-from .triton_support import require_triton, resolve_scan, triton_imports
 
-ScanKind = Literal["auto", "fused", "cpu", "triton", "reference"]
+ScanKind = Literal["auto", "torch", "cpu", "triton", "reference"]
 
 
 def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
@@ -43,7 +42,9 @@ def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
 
 
 class Mamba(nn.Module):
-    def __init__(self, d_model, d_state, d_conv, expand, dt_rank, dt_min, dt_max, scan: ScanKind):
+    def __init__(
+        self, *, d_model, d_state, d_conv, expand, dt_rank, dt_min, dt_max, scan: ScanKind
+    ):
         super().__init__()
         self.d_inner, self.d_state, self.dt_rank = expand * d_model, d_state, dt_rank
         self.scan = scan
@@ -67,40 +68,10 @@ class Mamba(nn.Module):
             dynamics.no_weight_decay = True  # as the reference: decay would drag A to -1, D to 0
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
-    def _convolve(self, window: torch.Tensor, x: torch.Tensor):
-        """Causal depthwise conv and SiLU of x (B, d_inner, T) after the carried window
-        (B, d_inner, d_conv - 1) -> (output (B, d_inner, T), the new window)."""
-        T = x.shape[-1]
-        padded = torch.cat([window, x], dim=-1)  # (B, d_inner, d_conv - 1 + T)
-        return F.silu(self.conv1d(padded)), padded[..., T:]
-
     def _selection(self, x: torch.Tensor):
         """The low-rank step size, B and C (Alg. 2, lines 2-3: s_Delta's first projection, s_B
         and s_C) from x (..., d_inner): (..., dt_rank), (..., N), (..., N)."""
         return self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-
-    def _discretised(self, dt_low, B, x):
-        """A_bar = exp(Delta A) (Eq. 4, Alg. 2 line 5) and B_bar x = Delta B x, (..., d_inner, N)
-        each, in the scans' precision, from the low-rank step size."""
-        delta, B, x = in_scan_precision(self.dt_proj(dt_low), B, x)
-        dt = F.softplus(delta)  # Alg. 2, line 4: (..., d_inner)
-        A_bar = (dt.unsqueeze(-1) * -torch.exp(self.A_log.to(dt.dtype))).exp_()
-        return A_bar, (dt * x).unsqueeze(-1) * B.unsqueeze(-2)
-
-    def _output(self, h, C, x, z, dtype) -> torch.Tensor:
-        """out_proj of (C . h + D x) * SiLU(z): h (..., d_inner, N), C (..., N), x, z (..., d_inner)
-        (Eq. 2b and Fig. 3's gate), projected in `dtype`."""
-        C, x = in_scan_precision(C, x)
-        y = (h @ C.unsqueeze(-1)).squeeze(-1) + self.D * x  # (..., d_inner)
-        return self.out_proj((y * F.silu(z)).to(dtype))
-
-    def scan_kind(self, x: torch.Tensor) -> str:
-        """`scan` as it runs on x: "auto" is triton on CUDA and fused under torch.compile (see
-        `resolve_scan`), and in eager mode on CPU tensors the compiled kernels where they build."""
-        eager_on_cpu = x.device.type == "cpu" and not torch.compiler.is_compiling()
-        if self.scan == "auto" and eager_on_cpu and cpu_kernel_ready():
-            return "cpu"
-        return resolve_scan(self.scan, x, "fused", triton_imports)
 
     def initial_state(self, batch_size: int):
         """Zeros, as views of one zero: what the scan and the convolution save of them costs
@@ -119,33 +90,25 @@ class Mamba(nn.Module):
         # Two products rather than one split in two: the backward then adds two (B, T, D)
         # gradients of the input instead of joining two (B, T, d_inner) halves into a fresh tensor
         x, z = (F.linear(x, half) for half in self.in_proj.weight.chunk(2))  # (B, T, d_inner)
-        scan = self.scan_kind(x)
-        if scan == "reference":
-            x, window = self._convolve(window, x.transpose(1, 2))  # (B, d_inner, T)
-            x = x.transpose(1, 2)  # (B, T, d_inner)
-            dt_low, B, C = self._selection(x)
-            A_bar, B_bar_x = self._discretised(dt_low, B, x)  # (B, T, d_inner, N) each
-            h = linear_scan(A_bar.flatten(2), B_bar_x.flatten(2), h0.flatten(1))  # (B, T, dN)
-            h = h.unflatten(-1, (self.d_inner, self.d_state))  # (B, T, d_inner, N)
-            return self._output(h, C, x, z, dtype), (window, h[:, -1])
+        scan = selective_scan_op.resolve(self.scan, x)  # the convolution runs by the same name
         taps = self.conv1d.weight.squeeze(1)  # (d_inner, 1, K) -> (d_inner, K)
-        kernel = "cpu" if scan == "cpu" else "torch"
-        x, window = causal_conv_silu(x, window, taps, self.conv1d.bias, kernel)
+        x, window = causal_conv_silu(x, window, taps, self.conv1d.bias, impl=scan)
         dt_low, B, C = self._selection(x)
         A = -torch.exp(self.A_log)  # (d_inner, N)
         step_size = self.dt_proj.weight, self.dt_proj.bias
-        out, h = selective_scan(x, dt_low, *step_size, A, B, C, self.D, z, h0, kernel=scan)
+        out, h = selective_scan(x, dt_low, *step_size, A, B, C, self.D, z, h0, impl=scan)
         return self.out_proj(out.to(dtype)), (window, h)
 
     def step(self, x_t: torch.Tensor, state):
         dtype, (window, h) = x_t.dtype, state
         x, z = self.in_proj(x_t).chunk(2, dim=-1)  # (B, d_inner) each
-        x, window = self._convolve(window, x.unsqueeze(-1))  # (B, d_inner, 1)
-        x = x.squeeze(-1)  # (B, d_inner)
+        taps = self.conv1d.weight.squeeze(1)  # (d_inner, 1, K) -> (d_inner, K)
+        x, window = causal_conv_silu(x.unsqueeze(1), window, taps, self.conv1d.bias, "reference")
+        x = x[:, 0]  # (B, 1, d_inner) -> (B, d_inner)
         dt_low, B, C = self._selection(x)
-        A_bar, B_bar_x = self._discretised(dt_low, B, x)  # (B, d_inner, N) each
-        h = A_bar * h + B_bar_x  # Eq. 2a
-        return self._output(h, C, x, z, dtype), (window, h)
+        A_bar, B_bar_x = discretised(self.dt_proj(dt_low), -torch.exp(self.A_log), B, x)
+        h = A_bar * h + B_bar_x  # Eq. 2a, (B, d_inner, N)
+        return self.out_proj(read_out(h, C, self.D, x, z).to(dtype)), (window, h)
 
 
 @dataclass(frozen=True)
@@ -163,12 +126,13 @@ class MambaConfig(BackboneConfig):
     dt_max: float = 1e-1
     """Largest initial step size Delta."""
     scan: ScanKind = "auto"
-    """Selective scan: 'fused' (torch, any device: one autograd node that computes the states a
-    chunk at a time and saves only every 64th), 'cpu' (the same, and the convolution before it,
-    compiled from C++ on first use, for CPU tensors; needs a C++ compiler), 'triton' (the same
-    as Triton kernels on CUDA; needs pip install -e ".[triton]"), 'reference' (the states of
-    every step materialised: (B, T, d_inner, d_state) tensors, for checking) or 'auto' (triton
-    on CUDA where Triton imports, cpu on CPU where it builds, else fused)."""
+    """Selective scan: 'torch' (any device: one autograd node that computes the states a chunk
+    at a time and saves only every 64th; 'fused' in older runs), 'cpu' (the same, and the
+    convolution before it, compiled from C++ on first use, for CPU tensors; needs a C++
+    compiler), 'triton' (the same as Triton kernels on CUDA; needs pip install -e ".[triton]"),
+    'reference' (the states of every step materialised: (B, T, d_inner, d_state) tensors, for
+    checking) or 'auto' (triton on CUDA where Triton imports, cpu on CPU where it builds, else
+    torch)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -179,12 +143,19 @@ class MambaConfig(BackboneConfig):
             raise ConfigError(f"dt_rank must be 'auto' or positive, got {self.dt_rank}")
         if not 0 < self.dt_min <= self.dt_max:
             raise ConfigError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
-        if self.scan == "triton":
-            require_triton("MambaConfig.scan", "Triton", triton_imports())
-        if self.scan == "cpu":
-            require_cpu_kernel("MambaConfig.scan")
+        reason = selective_scan_op.refusal(self.scan, None)
+        if reason is not None:
+            raise ConfigError(f"MambaConfig.scan {reason}")
 
     def make_mixer(self) -> nn.Module:
         dt_rank = math.ceil(self.d_model / 16) if self.dt_rank == "auto" else self.dt_rank
-        sizes = self.d_model, self.d_state, self.d_conv, self.expand, dt_rank
-        return Mamba(*sizes, self.dt_min, self.dt_max, self.scan)
+        return Mamba(
+            d_model=self.d_model,
+            d_state=self.d_state,
+            d_conv=self.d_conv,
+            expand=self.expand,
+            dt_rank=dt_rank,
+            dt_min=self.dt_min,
+            dt_max=self.dt_max,
+            scan=self.scan,
+        )

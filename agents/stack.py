@@ -21,6 +21,9 @@ from infra.field_types import check_field_types
 from .dropout import Dropout
 
 State = tuple
+# Scan names of earlier versions, still read from checkpoints, config.json and suite files: both
+# were the torch path, now "torch" for every backbone.
+RENAMED_SCANS = {"fused": "torch", "chunked": "torch"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class BackboneConfig:
     def __post_init__(self):
         # Every field's type first (a suite file or a Python caller may hand in anything),
         # then each backbone's own constraints (its __post_init__ calls this one first).
+        if getattr(self, "scan", None) in RENAMED_SCANS:
+            object.__setattr__(self, "scan", RENAMED_SCANS[self.scan])
         check_field_types(self, name_of=lambda name: f"{type(self).__name__}.{name}")
         if self.d_model <= 0 or self.n_layers <= 0:
             raise ConfigError(

@@ -3,13 +3,12 @@
     python bench/backbone_layers.py [--device cpu] [--lengths 20 64 256 1024 4096] [--json PATH]
 
 A layer is one mixer, `BACKBONES[name](d_model=...).make_mixer()`, run on x (B, T, D) that needs
-a gradient, with the scalar loss y.sum(). minGRU and minLSTM run with each scan (the chunked
-default, the paper's log-space reference, and on CUDA fla-core's Triton kernels); nn.GRU /
+a gradient, with the scalar loss y.sum(). minGRU and minLSTM run with each scan (torch's
+chunked one, the paper's log-space reference, and on CUDA fla-core's Triton kernels); nn.GRU /
 nn.LSTM (MKL on CPU, cuDNN on CUDA) are the baselines their times are divided by. Mamba runs
-with each scan (fused, the materialising reference, on CPU the compiled kernels, and on CUDA
-the Triton kernels), divided
-by minGRU's time. Memory: on CPU the bytes autograd saves for backward (deterministic), on CUDA
-the peak allocated during forward + backward.
+with each scan (torch's fused one, the materialising reference, on CPU the compiled kernels,
+and on CUDA the Triton kernels), divided by minGRU's time. Memory: on CPU the bytes autograd
+saves for backward (deterministic), on CUDA the peak allocated during forward + backward.
 """
 
 # ruff: noqa: E402  (the repository root goes on sys.path first, for `python bench/...`)
@@ -24,9 +23,7 @@ from functools import partial
 import torch
 
 from agents import BACKBONES
-from agents.cpu_library import cpu_kernel_ready
-from agents.fla_scan import fla_available
-from agents.triton_support import triton_imports
+from agents.kernels.available import refusal
 from bench.common import (
     add_common_arguments,
     cuda_peak_bytes,
@@ -39,10 +36,10 @@ from bench.common import (
 
 # name -> (registry name, config overrides, the layer it is compared with)
 LAYERS = {
-    "min-gru": ("min-gru", {"scan": "chunked"}, "gru"),
+    "min-gru": ("min-gru", {"scan": "torch"}, "gru"),
     "min-gru/log-space": ("min-gru", {"scan": "log-space"}, "gru"),
     "min-gru/triton": ("min-gru", {"scan": "triton"}, "gru"),
-    "min-lstm": ("min-lstm", {"scan": "chunked"}, "lstm"),
+    "min-lstm": ("min-lstm", {"scan": "torch"}, "lstm"),
     "min-lstm/log-space": ("min-lstm", {"scan": "log-space"}, "lstm"),
     "min-lstm/triton": ("min-lstm", {"scan": "triton"}, "lstm"),
     "gru": ("gru", {}, "gru"),
@@ -50,7 +47,7 @@ LAYERS = {
     "transformer": ("transformer", {}, "gru"),
     "s4": ("s4", {}, "gru"),
     "aaren": ("aaren", {}, "gru"),
-    "mamba": ("mamba", {"scan": "fused"}, "min-gru"),
+    "mamba": ("mamba", {"scan": "torch"}, "min-gru"),
     "mamba/cpu": ("mamba", {"scan": "cpu"}, "min-gru"),
     "mamba/reference": ("mamba", {"scan": "reference"}, "min-gru"),
     "mamba/triton": ("mamba", {"scan": "triton"}, "min-gru"),
@@ -75,17 +72,10 @@ def largest_tensor(name: str, B: int, T: int, D: int) -> tuple[int, str] | None:
 
 def unavailable(name: str, device: torch.device) -> str | None:
     """Why the layer cannot run here, if it cannot: Triton scans need CUDA and their packages,
-    the compiled CPU scan CPU tensors and a compiler."""
-    if name.endswith("/cpu"):
-        if device.type != "cpu":
-            return "compiled for CPU tensors"
-        return None if cpu_kernel_ready() else "no C++ compiler"
-    if not name.endswith("/triton"):
-        return None
-    if device.type != "cuda":
-        return "Triton scans run on CUDA"
-    installed = fla_available() if name.startswith("min-") else triton_imports()
-    return None if installed else "needs pip install -e .[triton]"
+    the compiled CPU scan CPU tensors and a compiler (the kernels' own refusal)."""
+    scan = LAYERS[name][1].get("scan")
+    fla_scan = name.startswith("min-")
+    return scan and (refusal(scan, None, fla_scan) or refusal(scan, device, fla_scan))
 
 
 def make_layer(name: str, d_model: int, device: torch.device) -> torch.nn.Module:

@@ -21,13 +21,12 @@ log=$results/gpu_check.log
 python3 - <<'PY' | tee "$log" || exit 2
 import sys
 import torch
-from agents.fla_scan import fla_available
-from agents.triton_support import triton_imports
+from agents.kernels.available import fla_imports, triton_imports
 if not torch.cuda.is_available():
     sys.exit("gpu_check: no CUDA device is available")
 print("torch", torch.__version__, torch.cuda.get_device_name())
-print("minGRU/minLSTM scan on CUDA:", "triton (fla-core)" if fla_available() else "chunked")
-print("Mamba scan on CUDA:", "triton" if triton_imports() else "fused")
+print("minGRU/minLSTM scan on CUDA:", "triton (fla-core)" if fla_imports() else "torch")
+print("Mamba scan on CUDA:", "triton" if triton_imports() else "torch")
 PY
 
 deadline=$((SECONDS + 570))

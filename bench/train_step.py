@@ -5,8 +5,8 @@ side by side with a straightforward Decision Transformer loop on the same model.
 
 A backbone is a registry name with its default config (`auto` scans: the Triton ones on CUDA
 where they import, mamba's compiled one on CPU where it builds), or a name/scan variant:
-mamba/fused, mamba/reference, min-gru/chunked, min-lstm/chunked (default: every registry name,
-mamba/reference and mamba/fused; on CUDA also the other variants, to set the Triton scans
+mamba/torch, mamba/reference, min-gru/torch, min-lstm/torch (default: every registry name,
+mamba/reference and mamba/torch; on CUDA also the other variants, to set the Triton scans
 against the torch ones).
 
 - ours: train.py's step. Windows gathered on the device by WindowSampler, bf16 autocast and
@@ -141,7 +141,7 @@ def our_step(args: Args, dataset: OfflineDataset, device):
     return step, trainee.model
 
 
-VARIANTS = ["mamba/reference", "mamba/fused", "min-gru/chunked", "min-lstm/chunked"]
+VARIANTS = ["mamba/reference", "mamba/torch", "min-gru/torch", "min-lstm/torch"]
 
 
 def backbone_config(variant: str):

@@ -28,7 +28,7 @@ def triton_device(device, monkeypatch) -> torch.device:
     Triton's interpreter (TRITON_INTERPRET=1), with every triton.autotune held to its first
     config there (the interpreter has no GPU to time configs on)."""
     pytest.importorskip("triton")
-    from agents.triton_support import interpreting
+    from agents.kernels.available import interpreting
 
     if device.type == "cpu":
         if not interpreting():

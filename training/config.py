@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
+import torch
 import tyro
 
 from agents import BACKBONES, config_from_spec, config_to_spec
+from agents.kernels.available import refusal
 from infra.errors import ConfigError, UsageError
 from infra.field_types import check_field_types, from_plain, to_plain
 
@@ -199,6 +201,13 @@ def validate(args: Args) -> None:
         raise UsageError(f"--seeds must differ from each other, got {list(args.seeds)}")
     if args.target_returns is not None and not all(map(math.isfinite, args.target_returns)):
         raise UsageError(f"--target-returns must be finite numbers, got {args.target_returns}")
+    # A kernel that cannot run on the training device (scan "cpu" on cuda), refused before any
+    # tensor reaches it; "auto" as resolve_device reads it, without needing the device here.
+    on_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    scan = getattr(args.backbone, "scan", None)
+    reason = scan and refusal(scan, torch.device("cuda" if on_cuda else "cpu"))
+    if reason:
+        raise UsageError(f"--backbone.scan {reason} (--device {args.device})")
 
 
 def parse_args(argv: list[str] | None) -> Args:

@@ -1,36 +1,25 @@
-"""Mamba's causal convolution and SiLU as one node (causal_conv.py), by its compiled and its
-torch kernels, against torch's conv1d and SiLU over the padded input: values, the new window
-and every gradient in float64, for inputs shorter than the window and for one tap, with x a
-view of a wider tensor as in the layer; and what the Mamba layer saves for backward."""
-
-from functools import partial
+"""Mamba's causal convolution and SiLU as one node (kernels/causal_conv/), by its compiled and
+its torch backends, against its reference (torch's conv1d and SiLU over the padded input):
+values, the new window and every gradient in float64, for inputs shorter than the window and for
+one tap, with x a view of a wider tensor as in the layer; and what the Mamba layer saves."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from agents.causal_conv import causal_conv_silu
-from agents.cpu_library import cpu_kernel_ready
+from agents.kernels import available
+from agents.kernels.causal_conv import causal_conv_silu
 from agents.mamba import MambaConfig
 from agents.min_gru import MinGRUConfig
 from tests.helpers.numerics import relative_error
-from tests.test_selective_scan_cpu import tiling  # noqa: F401  (a fixture)
 
-needs_compiler = pytest.mark.skipif(not cpu_kernel_ready(), reason="no C++ compiler")
+needs_compiler = pytest.mark.skipif(not available.cpu_library_builds(), reason="no C++ compiler")
 KERNELS = [pytest.param("cpu", marks=needs_compiler), "torch"]
-
-
-def torch_conv_silu(x, window, weight, bias):
-    """The same by torch: conv1d over [window; x] (B, d_inner, K - 1 + T), then SiLU."""
-    padded = torch.cat([window, x.transpose(1, 2)], dim=-1)
-    out = F.silu(F.conv1d(padded, weight.unsqueeze(1), bias, groups=weight.shape[0]))
-    return out.transpose(1, 2), padded[..., padded.shape[-1] - (weight.shape[1] - 1) :]
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("taps", [1, 4])
 @pytest.mark.parametrize("length", [1, 2, 9, 70])  # 1, 2: shorter than a window of 3
-def test_matches_torch_conv1d_and_silu(tiling, kernel, taps, length):  # noqa: F811
+def test_matches_torch_conv1d_and_silu(tiling, kernel, taps, length):
     torch.manual_seed(0)
     batch, d_inner = 3, 32
     # x as a slice of a wider tensor: a view with 2 d_inner per step
@@ -40,8 +29,8 @@ def test_matches_torch_conv1d_and_silu(tiling, kernel, taps, length):  # noqa: F
     bias = torch.randn(d_inner, dtype=torch.float64, requires_grad=True)
     inputs = (xz, window, weight, bias)
     results = []
-    for convolve in (partial(causal_conv_silu, kernel=kernel), torch_conv_silu):
-        out, new_window = convolve(xz[..., :d_inner], window, weight, bias)
+    for impl in (kernel, "reference"):
+        out, new_window = causal_conv_silu(xz[..., :d_inner], window, weight, bias, impl)
         assert out.shape == (batch, length, d_inner) and new_window.shape == window.shape
         loss = (out * torch.linspace(-1, 2, out.numel()).view_as(out)).sum() + new_window.sum()
         results.append([out, new_window, *torch.autograd.grad(loss, inputs)])
@@ -67,7 +56,7 @@ def saved_bytes_per_element(layer, x) -> float:
     return sum(storages.values()) / x.numel()
 
 
-@pytest.mark.parametrize("scan", [pytest.param("cpu", marks=needs_compiler), "fused"])
+@pytest.mark.parametrize("scan", [pytest.param("cpu", marks=needs_compiler), "torch"])
 @pytest.mark.parametrize("length", [20, 256])
 def test_the_mamba_layer_saves_at_most_three_times_min_grus_bytes(scan, length):
     """in_proj's outputs, x after the convolution, x_proj's output, every 64th state and

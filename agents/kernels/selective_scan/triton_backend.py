@@ -1,5 +1,6 @@
-"""The state kernels of Mamba's selective scan (selective_scan.py) in Triton, for CUDA tensors
-(or CPU tensors under Triton's interpreter, TRITON_INTERPRET=1, which the tests use).
+"""The state kernels of Mamba's selective scan in Triton, wrapped by elementwise.py into the
+backend pair `forward` / `backward`, for CUDA tensors (or CPU tensors under Triton's
+interpreter, TRITON_INTERPRET=1, which the tests use).
 
 One program per (batch row, block of BLOCK_D channels) walks the sequence with its
 (BLOCK_D, N) state in registers, in the inputs' precision (float32, or float64 if given):
@@ -15,7 +16,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .selective_scan import SEGMENT_STEPS
+from . import tiling
+from .elementwise import around_states_backward, around_states_forward
 
 # Autotuned where a GPU can time them; the tests hold every autotuner to its first config.
 CONFIGS = [
@@ -128,24 +130,24 @@ def _launch_sizes(dt: torch.Tensor, A: torch.Tensor):
 
 
 def triton_scan_states(dt, dt_x, A, B, C, h0):
-    """`selective_scan.scan_states` by `_forward_kernel`: y, the final state, the boundaries."""
+    """`torch_backend.scan_states` by `_forward_kernel`: y, the final state, the boundaries."""
     batch, T, d_inner, N, N_PAD = _launch_sizes(dt, A)
     dt, dt_x, B, C, h0 = (t.contiguous() for t in (dt, dt_x, B, C, h0))
     y, h_last = torch.empty_like(dt), torch.empty_like(h0)
-    boundaries = dt.new_empty(batch, triton.cdiv(T, SEGMENT_STEPS), d_inner, N)
+    boundaries = dt.new_empty(batch, triton.cdiv(T, tiling.SEGMENT_STEPS), d_inner, N)
 
     def grid(meta):
         return batch, triton.cdiv(d_inner, meta["BLOCK_D"])
 
     _forward_kernel[grid](
         dt, dt_x, A, B, C, h0, y, h_last, boundaries, T, d_inner, N, *A.stride(),
-        SEGMENT=SEGMENT_STEPS, N_PAD=N_PAD,
+        SEGMENT=tiling.SEGMENT_STEPS, N_PAD=N_PAD,
     )  # fmt: skip
     return y, h_last, boundaries
 
 
 def triton_scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_last):
-    """`selective_scan.scan_states_backward` by `_backward_kernel`."""
+    """`torch_backend.scan_states_backward` by `_backward_kernel`."""
     batch, T, d_inner, N, N_PAD = _launch_sizes(dt, A)
     dt, dt_x, B, C, grad_y, grad_h_last = (
         t.contiguous() for t in (dt, dt_x, B, C, grad_y, grad_h_last)
@@ -157,7 +159,7 @@ def triton_scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_la
     most_blocks = triton.cdiv(d_inner, SMALLEST_BLOCK)
     grad_B_blocks = dt.new_zeros(batch, most_blocks, T, N)
     grad_C_blocks = dt.new_zeros(batch, most_blocks, T, N)
-    scratch_steps = min(T, SEGMENT_STEPS)
+    scratch_steps = min(T, tiling.SEGMENT_STEPS)
     scratch = dt.new_empty(batch, scratch_steps, d_inner, N)
 
     def grid(meta):
@@ -167,7 +169,19 @@ def triton_scan_states_backward(dt, dt_x, A, B, C, boundaries, grad_y, grad_h_la
         dt, dt_x, A, B, C, boundaries.contiguous(), grad_y, grad_h_last,
         y, grad_dt, grad_dt_x, grad_A, grad_B_blocks, grad_C_blocks, grad_h0, scratch,
         T, d_inner, N, *A.stride(), most_blocks, scratch_steps,
-        SEGMENT=SEGMENT_STEPS, N_PAD=N_PAD,
+        SEGMENT=tiling.SEGMENT_STEPS, N_PAD=N_PAD,
     )  # fmt: skip
     grad_B, grad_C = grad_B_blocks.sum(1), grad_C_blocks.sum(1)
     return y, grad_dt, grad_dt_x, grad_A, grad_B, grad_C, grad_h0
+
+
+def forward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0):
+    """out, the final state and the segment boundaries (interface.py's node)."""
+    inputs = x, dt_low, dt_weight, dt_bias, A, B, C, D, z, h0
+    return around_states_forward(triton_scan_states, *inputs)
+
+
+def backward(x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last):
+    """The ten gradients, from the saved inputs, boundaries, dL/dout and dL/dh_last."""
+    inputs = x, dt_low, dt_weight, dt_bias, A, B, C, D, z, boundaries, grad_out, grad_h_last
+    return around_states_backward(triton_scan_states_backward, *inputs)

@@ -1,9 +1,11 @@
-"""The fast chunked scan against the paper's log-space scan, the reference."""
+"""The chunked scan and the torch backend of the gated scan against the paper's log-space scan,
+the reference."""
 
 import pytest
 import torch
 
-from agents.scan import linear_scan, log_space_scan
+from agents.kernels.linear_scan import linear_scan
+from agents.kernels.linear_scan.reference import log_space_scan
 from tests.helpers.numerics import relative_error, small_backbone
 
 

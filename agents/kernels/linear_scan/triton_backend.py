@@ -1,5 +1,5 @@
 """The minimal RNNs' scan by Triton kernels of Flash Linear Attention (fla-core, MIT): on CUDA
-tensors, or on CPU tensors under Triton's interpreter (triton_support.py).
+tensors, or on CPU tensors under Triton's interpreter (available.py).
 
 fla's HGRN recurrence, h_t = exp(g_t) * h_{t-1} + x_t with x, g (B, T, D) and a carried initial
 state (B, D), accumulated in fp32, is minGRU's h_t = (1 - z_t) h_{t-1} + z_t h~_t with the log
@@ -12,40 +12,27 @@ rather than fla's own autograd.Function, so that the scan gets the same vmap rul
 import functools
 
 import torch
+import torch.nn.functional as F
 
-from .scan import GradientFunction, RowwiseFunction
-from .triton_support import require_triton, require_triton_device
+from ..autograd import GradientFunction
+from .chunked import ScanNode
+from .gates import Cell, g, gate_logit_and_candidate
 
 
 @functools.cache
 def fla_kernels():
-    """fla's (forward, backward) pair, or None where fla-core or Triton does not import."""
-    try:
-        from fla.ops.hgrn.fused_recurrent import fused_recurrent_hgrn_bwd, fused_recurrent_hgrn_fwd
-    except ImportError:
-        return None
+    """fla's (forward, backward) pair (resolve() has checked that fla-core imports)."""
+    from fla.ops.hgrn.fused_recurrent import fused_recurrent_hgrn_bwd, fused_recurrent_hgrn_fwd
+
     return fused_recurrent_hgrn_fwd, fused_recurrent_hgrn_bwd
 
 
-def fla_available() -> bool:
-    return fla_kernels() is not None
-
-
-def require_fla(field: str) -> None:
-    require_triton(field, "fla-core and Triton", fla_available())
-
-
-class _TritonScan(RowwiseFunction):
+class _TritonScan(ScanNode):
     @staticmethod
     def forward(log_a, b, h0):
         forward_kernel, _ = fla_kernels()
         h, _ = forward_kernel(b.contiguous(), log_a.contiguous(), initial_state=h0.contiguous())
         return h
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        log_a, _, h0 = inputs
-        ctx.save_for_backward(log_a, h0, output)
 
     @staticmethod
     def backward(ctx, grad_h):
@@ -64,7 +51,11 @@ class _TritonScanGradient(GradientFunction):
 
 
 def triton_scan(log_a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """h_t = exp(log_a_t) * h_{t-1} + b_t on CUDA. log_a, b (B, T, D); h0 (B, D) -> h (B, T, D)."""
-    require_fla("scan")
-    require_triton_device("scan", b)
+    """h_t = exp(log_a_t) * h_{t-1} + b_t. log_a, b (B, T, D); h0 (B, D) -> h (B, T, D)."""
     return _TritonScan.apply(log_a, b, h0)
+
+
+def gated_scan(projection: torch.Tensor, h0: torch.Tensor, cell: Cell) -> torch.Tensor:
+    """The states h (B, T, d_inner) of the gated recurrence (gates.py) by fla's kernels."""
+    k, u = gate_logit_and_candidate(projection, cell)
+    return triton_scan(-F.softplus(k), torch.sigmoid(k) * g(u), h0)  # log(1 - z_t), z_t h~_t

@@ -1,4 +1,5 @@
-"""The Triton scan backend (fla-core): which scan runs where, and parity with the chunked scan,
+"""The Triton backend of the gated scan (fla-core): which scan runs where, and parity with the
+torch backend,
 on CUDA (--device cuda) or on CPU tensors under Triton's interpreter (the `triton` tests:
 TRITON_INTERPRET=1 python -m pytest -m triton)."""
 
@@ -6,42 +7,53 @@ import pytest
 import torch
 from torch.func import grad, vmap
 
-import agents.fla_scan
 from agents import build_backbone
-from agents.fla_scan import _TritonScan, fla_available
-from agents.scan import linear_scan
-from agents.triton_support import interpreting
+from agents.kernels import available
+from agents.kernels.linear_scan import linear_scan, resolve, triton_backend
 from infra.errors import ConfigError, InputError
+from tests.helpers.member_checks import members_agree
 from tests.helpers.numerics import relative_error, small_backbone
-from tests.test_vmap_scan import members_agree
 
 needs_fla_on_cuda = pytest.mark.skipif(
-    not (torch.cuda.is_available() and fla_available()), reason="needs CUDA and fla-core"
+    not (torch.cuda.is_available() and available.fla_imports()), reason="needs CUDA and fla-core"
 )
 
 
 @pytest.fixture
 def fla_device(triton_device) -> torch.device:
-    if not fla_available():
+    if not available.fla_imports():
         pytest.skip("needs fla-core")
     return triton_device
 
 
+without_interpreter = pytest.mark.skipif(
+    not available.fla_imports() or available.interpreting(), reason="needs fla-core, no interpreter"
+)
+
+
 @pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
-def test_auto_is_the_chunked_scan_on_cpu(name):
+def test_auto_is_the_torch_scan_on_cpu(name):
     mixer = build_backbone(name, d_model=8, n_layers=1).blocks[0].mixer
     assert mixer.scan == "auto"
-    assert mixer.scan_kind(torch.zeros(1, 2, 8)) == "chunked"
+    assert resolve("auto", torch.zeros(1, 2, 8)) == "torch"
 
 
-@pytest.mark.skipif(fla_available(), reason="fla-core is installed")
+@pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
+def test_the_old_name_of_the_torch_scan_is_still_read(name):
+    """Checkpoints and config.json of earlier runs say "chunked"."""
+    assert build_backbone(name, scan="chunked").config.scan == "torch"
+
+
+@pytest.mark.skipif(available.fla_imports(), reason="fla-core is installed")
 @pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
 def test_triton_without_fla_core_says_how_to_install_it(name):
     with pytest.raises(ConfigError, match=r'scan "triton" needs .*pip install -e "\.\[triton\]"'):
         build_backbone(name, scan="triton")
 
 
-@pytest.mark.skipif(not fla_available() or interpreting(), reason="needs fla-core, no interpreter")
+@pytest.mark.skipif(
+    not available.fla_imports() or available.interpreting(), reason="needs fla-core, no interpreter"
+)
 def test_triton_without_cuda_is_refused_in_one_line(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match='scan "triton" needs a CUDA device') as error:
@@ -49,19 +61,20 @@ def test_triton_without_cuda_is_refused_in_one_line(monkeypatch):
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.skipif(not fla_available() or interpreting(), reason="needs fla-core, no interpreter")
+@pytest.mark.skipif(
+    not available.fla_imports() or available.interpreting(), reason="needs fla-core, no interpreter"
+)
 def test_triton_on_a_cpu_tensor_is_refused_in_one_line(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a CUDA machine, CPU tensors
     backbone = build_backbone("min-gru", d_model=8, n_layers=1, scan="triton")
-    with pytest.raises(InputError, match="CUDA tensors only") as error:
+    with pytest.raises(InputError, match='scan "triton" needs CUDA tensors, not cpu') as error:
         backbone(torch.zeros(1, 2, 8))
     assert "\n" not in str(error.value)
 
 
 @needs_fla_on_cuda
 def test_auto_is_the_triton_scan_on_cuda():
-    mixer = build_backbone("min-gru", d_model=8, n_layers=1).blocks[0].mixer
-    assert mixer.scan_kind(torch.zeros(1, 2, 8, device="cuda")) == "triton"
+    assert resolve("auto", torch.zeros(1, 2, 8, device="cuda")) == "triton"
 
 
 def outputs_and_gradients(backbone, x, h0) -> list[torch.Tensor]:
@@ -75,8 +88,8 @@ def outputs_and_gradients(backbone, x, h0) -> list[torch.Tensor]:
     return [y, *(h for (h,) in final), *torch.autograd.grad(loss, leaves)]
 
 
-def triton_and_chunked(name: str, device: torch.device):
-    chunked = small_backbone(name, scan="chunked").float().to(device)
+def triton_and_torch(name: str, device: torch.device):
+    chunked = small_backbone(name, scan="torch").float().to(device)
     triton = small_backbone(name, scan="triton").float().to(device)
     triton.load_state_dict(chunked.state_dict())
     return triton, chunked
@@ -85,10 +98,10 @@ def triton_and_chunked(name: str, device: torch.device):
 @pytest.mark.triton
 @pytest.mark.parametrize("length", [1, 7, 300])
 @pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
-def test_triton_matches_the_chunked_scan(fla_device, name, length):
+def test_triton_matches_the_torch_scan(fla_device, name, length):
     """Values, the carried state, and the gradients of x, the initial state and every
     parameter (so of every input of the scan), float32."""
-    triton, chunked = triton_and_chunked(name, fla_device)
+    triton, chunked = triton_and_torch(name, fla_device)
     x = torch.randn(2, length, 16, device=fla_device)
     h0 = [s[0].uniform_(0.1, 1.0) for s in chunked.initial_state(2)]
     fast, reference = outputs_and_gradients(triton, x, h0), outputs_and_gradients(chunked, x, h0)
@@ -100,7 +113,7 @@ def test_triton_matches_the_chunked_scan(fla_device, name, length):
 @pytest.mark.parametrize("name", ["min-gru", "min-lstm"])
 def test_triton_under_bf16_autocast_scans_in_float32(fla_device, name):
     """bf16 projections in, the states computed and carried in float32 as the chunked scan's."""
-    triton, chunked = triton_and_chunked(name, fla_device)
+    triton, chunked = triton_and_torch(name, fla_device)
     x = torch.randn(2, 40, 16, device=fla_device)
     h0 = [s[0].uniform_(0.1, 1.0) for s in chunked.initial_state(2)]
     with torch.autocast(fla_device.type, dtype=torch.bfloat16):
@@ -146,7 +159,7 @@ def test_the_wrapper_of_fla_kernels_on_cpu(monkeypatch):
     """The argument order, gradients and vmap rules around fla's kernels, with the kernels'
     loops written in torch: checkable without CUDA."""
     kernels = (fla_forward_in_torch, fla_backward_in_torch)
-    monkeypatch.setattr(agents.fla_scan, "fla_kernels", lambda: kernels)
+    monkeypatch.setattr(triton_backend, "fla_kernels", lambda: kernels)
     log_a = -torch.rand(3, 2, 9, 4, dtype=torch.float64)  # (members, B, T, D)
     b = torch.rand(3, 2, 9, 4, dtype=torch.float64)
     h0 = torch.rand(2, 4, dtype=torch.float64)
@@ -162,6 +175,7 @@ def test_the_wrapper_of_fla_kernels_on_cpu(monkeypatch):
         h = vmap(scan, in_dims=in_dims[1:])(log_a, b, h0)
         return h, *vmap(grad(loss, argnums=(1, 2, 3)), in_dims=in_dims)(scan, log_a, b, h0)
 
-    wrapped, reference = outputs_and_gradients(_TritonScan.apply), outputs_and_gradients(chunked)
+    wrapped = outputs_and_gradients(triton_backend.triton_scan)
+    reference = outputs_and_gradients(chunked)
     for wrapped_tensor, reference_tensor in zip(wrapped, reference, strict=True):
         assert relative_error(wrapped_tensor, reference_tensor) <= 1e-12

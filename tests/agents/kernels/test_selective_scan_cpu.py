@@ -1,4 +1,4 @@
-"""Mamba's compiled CPU kernels (selective_scan_cpu.cpp) against the fused torch scan: values,
+"""Mamba's compiled CPU kernels (csrc/selective_scan.cpp) against the torch scan: values,
 every gradient and the carried state in float64, across segments and channel blocks; members
 under vmap; bf16 inputs; torch.compile; how "auto" picks them and what a missing compiler gets."""
 
@@ -8,14 +8,12 @@ import sys
 import pytest
 import torch
 
-import agents.cpu_library
-import agents.selective_scan
-from agents.cpu_library import cpu_kernel_ready
+from agents.kernels import available
+from agents.kernels.selective_scan import resolve, selective_scan
 from agents.mamba import MambaConfig
-from agents.selective_scan import selective_scan
 from infra.errors import InputError
 from tests.helpers.numerics import relative_error
-from tests.test_selective_scan import (
+from tests.helpers.selective_scan_checks import (
     BATCH,
     assert_layers_agree,
     assert_one_output_alone_agrees,
@@ -25,25 +23,14 @@ from tests.test_selective_scan import (
     scan_inputs,
 )
 
-pytestmark = pytest.mark.skipif(not cpu_kernel_ready(), reason="no C++ compiler")
-
-
-@pytest.fixture(params=["one block", "blocks and segments"])
-def tiling(request, monkeypatch) -> str:
-    """The whole width in one block, or blocks of 5 channels (the last one narrower: d_inner 32)
-    and segments of 8 steps."""
-    if request.param == "blocks and segments":
-        monkeypatch.setattr(agents.cpu_library, "WIDEST_BLOCK", 5)
-        monkeypatch.setattr(agents.cpu_library, "NARROWEST_BLOCK", 5)
-        monkeypatch.setattr(agents.selective_scan, "SEGMENT_STEPS", 8)
-    return request.param
+pytestmark = pytest.mark.skipif(not available.cpu_library_builds(), reason="no C++ compiler")
 
 
 @pytest.mark.parametrize("length", [1, 9, 70])  # 70: two segments of 64, or nine of 8
-def test_cpu_kernels_match_the_fused_scan(tiling, length):
+def test_cpu_kernels_match_the_torch_scan(tiling, length):
     """y, the final state, and the gradients of x, the initial state and every parameter
     (through every input of the scan)."""
-    assert_layers_agree("cpu", "fused", length, torch.device("cpu"), tolerance=1e-9)
+    assert_layers_agree("cpu", "torch", length, torch.device("cpu"), tolerance=1e-9)
 
 
 @pytest.mark.parametrize("used", ["output", "final state"])
@@ -70,14 +57,14 @@ def test_the_result_does_not_depend_on_the_threads(threads):
         assert relative_error(got, want) <= 1e-12
 
 
-def test_float32_matches_the_fused_scan():
+def test_float32_matches_the_torch_scan():
     """Its exp is a polynomial (relative error < 2e-7): float32 agrees to float32's accuracy."""
     torch.manual_seed(0)
     batch, T, d_inner, N = 3, 100, 40, 16
     inputs = [*scan_inputs(batch, T, d_inner, N), torch.rand(batch, d_inner, N)]
     inputs[4] = -torch.rand(d_inner, N) * 8 - 0.1  # A: gates down to exp(-8 Delta)
     inputs = [t.requires_grad_() for t in inputs]
-    compiled, fused = selective_scan(*inputs, kernel="cpu"), selective_scan(*inputs)
+    compiled, fused = selective_scan(*inputs, impl="cpu"), selective_scan(*inputs, impl="torch")
     for got, want in zip(compiled, fused, strict=True):
         assert (got - want).abs().max() <= 1e-5 * want.abs().max()
     weights = torch.randn_like(fused[0])
@@ -104,22 +91,23 @@ def test_torch_compile_keeps_the_kernels_in_one_graph():
 
 
 def test_auto_is_the_compiled_scan_on_cpu():
-    layer = MambaConfig(d_model=8).make_mixer()
-    assert layer.scan == "auto" and layer.scan_kind(torch.zeros(1, 2, 16)) == "cpu"
+    assert MambaConfig(d_model=8).make_mixer().scan == "auto"
+    assert resolve("auto", torch.zeros(1, 2, 16)) == "cpu"
 
 
 def test_a_cpu_scan_on_another_device_is_refused_in_one_line():
     with pytest.raises(InputError, match='scan "cpu" runs on CPU tensors only, not meta'):
-        selective_scan(*scan_inputs(1, 2, 3, 4, device="meta"), torch.zeros(1, 3, 4), kernel="cpu")
+        selective_scan(*scan_inputs(1, 2, 3, 4, device="meta"), torch.zeros(1, 3, 4), impl="cpu")
 
 
 NO_COMPILER = """
 import warnings, torch
+from agents.kernels.selective_scan import resolve
 from agents.mamba import MambaConfig
 from infra.errors import ConfigError
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    kind = MambaConfig(d_model=8).make_mixer().scan_kind(torch.zeros(1, 2, 16))
+    kind = resolve("auto", torch.zeros(1, 2, 16))
 print(kind)
 print(*(str(w.message) for w in caught), sep="\\n")
 try:
@@ -139,13 +127,13 @@ def test_without_a_compiler_auto_falls_back_and_cpu_is_refused(tmp_path):
         text=True,
         check=True,
         env=environment,
-        cwd=agents.selective_scan.__file__.rsplit("/agents/", 1)[0],
+        cwd=available.__file__.rsplit("/agents/", 1)[0],
     ).stdout.splitlines()
-    assert printed[0] == "fused"
+    assert printed[0] == "torch"
     assert printed[1].startswith("Mamba's compiled CPU kernels are unavailable, using torch's")
     assert "CXX=no-such-compiler not found" in printed[1]
     assert printed[2] == (
         'MambaConfig.scan "cpu" needs a C++ compiler (no C++ compiler: CXX=no-such-compiler not '
-        'found on PATH): set CXX or use "fused"'
+        'found on PATH): set CXX or use "torch"'
     )
     assert not list(tmp_path.iterdir())  # nothing half-built

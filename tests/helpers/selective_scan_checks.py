@@ -1,19 +1,14 @@
-"""Mamba's fused selective scan against the reference scan (the states of every step
-materialised): values, every gradient and the carried state in float64; members under vmap;
-float32 under bf16 autocast; its memory; and the `scan` setting's checks."""
+"""Mamba layers and selective-scan inputs in float64, and the checks every backend of the
+selective scan is held to against another (the reference, or the torch backend): outputs, the
+carried state and every gradient; members under vmap; bf16 inputs."""
 
 import copy
 
-import pytest
 import torch
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-import agents.mamba
-import agents.selective_scan
+from agents.kernels.selective_scan import selective_scan
 from agents.mamba import MambaConfig
-from agents.selective_scan import selective_scan
-from agents.triton_support import interpreting, triton_imports
-from infra.errors import ConfigError, InputError
 from tests.helpers.numerics import relative_error
 
 BATCH, WIDTH = 2, 16  # d_inner 32
@@ -97,59 +92,6 @@ def assert_one_output_alone_agrees(scan: str, reference_scan: str, used: str):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-9 * want.abs().max().item())
 
 
-@pytest.mark.parametrize("used", ["output", "final state"])
-def test_one_output_alone(used):
-    assert_one_output_alone_agrees("fused", "reference", used)
-
-
-@pytest.fixture(params=["whole", "small chunks"])
-def chunking(request, monkeypatch) -> str:
-    """The default chunking (one chunk at this size), or chunks of 3 steps and segments of 9."""
-    if request.param == "small chunks":
-        monkeypatch.setattr(agents.selective_scan, "CHUNK_ELEMENTS", 3 * BATCH * 2 * WIDTH * 4)
-        monkeypatch.setattr(agents.selective_scan, "SEGMENT_STEPS", 8)
-    return request.param
-
-
-@pytest.mark.parametrize("length", [1, 7, 70])
-def test_fused_matches_the_reference(chunking, length):
-    assert_layers_agree("fused", "reference", length, torch.device("cpu"), tolerance=1e-9)
-
-
-def test_gradients_of_every_input_match_finite_differences(monkeypatch):
-    """A, D and h0 as well, across chunk and segment boundaries (chunks of 2, segments of 4)."""
-    monkeypatch.setattr(agents.selective_scan, "CHUNK_ELEMENTS", 2 * 2 * 3 * 2)
-    monkeypatch.setattr(agents.selective_scan, "SEGMENT_STEPS", 4)
-    torch.manual_seed(0)
-    batch, T, d_inner, N = 2, 9, 3, 2
-
-    def inputs(*shape, low=-1.0):
-        return (low + (1 - low) * torch.rand(*shape, dtype=torch.float64)).requires_grad_()
-
-    x, z, dt_low = inputs(batch, T, d_inner), inputs(batch, T, d_inner), inputs(batch, T, 2)
-    dt_weight, dt_bias = inputs(d_inner, 2), inputs(d_inner)
-    A, D = inputs(d_inner, N, low=-2.0), inputs(d_inner)
-    B, C, h0 = inputs(batch, T, N), inputs(batch, T, N), inputs(batch, d_inner, N)
-    step_size = dt_low, dt_weight, dt_bias
-    assert torch.autograd.gradcheck(selective_scan, (x, *step_size, A, B, C, D, z, h0))
-
-
-def test_nothing_of_the_size_of_all_states_is_saved():
-    """Saved for backward: inputs and every 64th state, nothing of (B, T, d_inner, N)."""
-    layer = mamba_layer("fused", d_state=16).float()
-    x = torch.randn(BATCH, 256, WIDTH)
-    largest = []
-
-    def pack(tensor):
-        largest.append(tensor.numel())
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        layer(x).sum().backward()
-    all_states = BATCH * 256 * layer.d_inner * layer.d_state
-    assert max(largest) * 16 <= all_states  # the largest: x and z, (B, T, d_inner) each
-
-
 class ForwardChunk(torch.nn.Module):
     """A layer's forward_chunk as a module's forward, for functional_call."""
 
@@ -193,19 +135,15 @@ def members_agree(scan: str, device, tolerance: float):
             assert relative_error(got, want) <= tolerance
 
 
-def test_vmap_over_members_matches_each_member():
-    members_agree("fused", torch.device("cpu"), tolerance=1e-12)
-
-
 def bf16_inputs_scan_in_float32(kernel: str, device):
-    """bf16 inputs: the scan `kernel` computes in float32 and agrees with the fused scan given
+    """bf16 inputs: the scan `kernel` computes in float32 and agrees with the torch scan given
     the same bf16 values; the gradients come back in bf16."""
     torch.manual_seed(0)
     batch, T, d_inner, N = 2, 20, 24, 16
     inputs = scan_inputs(batch, T, d_inner, N, device)
     h0 = torch.rand(batch, d_inner, N, device=device)
     halves = [t.bfloat16().requires_grad_() for t in inputs]
-    fast, reference = selective_scan(*halves, h0, kernel=kernel), selective_scan(*halves, h0)
+    fast, reference = selective_scan(*halves, h0, impl=kernel), selective_scan(*halves, h0, "torch")
     assert all(t.dtype == torch.float32 for t in fast)
     for got, want in zip(fast, reference, strict=True):
         assert (got - want).abs().max() <= 1e-5 * want.abs().max()
@@ -214,51 +152,3 @@ def bf16_inputs_scan_in_float32(kernel: str, device):
     for got, want in zip(*gradients, strict=True):
         assert got.dtype == torch.bfloat16
         assert (got - want).float().abs().max() <= 1e-2 * want.float().abs().max()
-
-
-def test_bf16_autocast_scans_in_float32(device):
-    """Under autocast the projections give bf16; the scan computes and returns float32, the
-    same numbers as when given those bf16 values as float32."""
-    torch.manual_seed(0)
-    batch, T, d_inner, N = 2, 50, 8, 4
-    h0 = torch.rand(batch, d_inner, N, device=device)
-    halves = [t.bfloat16() for t in scan_inputs(batch, T, d_inner, N, device)]
-    out, h = selective_scan(*halves, h0)
-    assert out.dtype == h.dtype == torch.float32
-    out_float, h_float = selective_scan(*(t.float() for t in halves), h0)
-    assert torch.equal(out, out_float) and torch.equal(h, h_float)
-
-
-def test_auto_is_the_fused_scan_on_cpu_without_the_compiled_one(monkeypatch):
-    monkeypatch.setattr(agents.mamba, "cpu_kernel_ready", lambda: False)
-    layer = MambaConfig(d_model=8).make_mixer()
-    assert layer.scan == "auto" and layer.scan_kind(torch.zeros(1, 2, 16)) == "fused"
-
-
-def test_an_unknown_scan_is_refused_in_one_line():
-    with pytest.raises(ConfigError, match=r"MambaConfig\.scan: got 'sequential'") as error:
-        MambaConfig(scan="sequential")
-    assert "\n" not in str(error.value) and "'reference'" in str(error.value)
-
-
-@pytest.mark.skipif(triton_imports(), reason="Triton is installed")
-def test_triton_without_triton_says_how_to_install_it():
-    with pytest.raises(ConfigError, match=r'needs Triton: pip install -e "\.\[triton\]"'):
-        MambaConfig(scan="triton")
-
-
-@pytest.mark.skipif(not triton_imports() or interpreting(), reason="needs Triton, no interpreter")
-def test_triton_without_cuda_is_refused_in_one_line(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ConfigError, match='scan "triton" needs a CUDA device') as error:
-        MambaConfig(scan="triton")
-    assert "\n" not in str(error.value)
-
-
-@pytest.mark.skipif(not triton_imports() or interpreting(), reason="needs Triton, no interpreter")
-def test_triton_on_a_cpu_tensor_is_refused_in_one_line(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a CUDA machine, CPU tensors
-    layer = MambaConfig(d_model=8, scan="triton").make_mixer()
-    with pytest.raises(InputError, match='scan "triton" runs on CUDA tensors only') as error:
-        layer(torch.zeros(1, 2, 8))
-    assert "\n" not in str(error.value)
