@@ -1,5 +1,5 @@
-"""The backbone contract (README, "The backbone contract"), held against every registered
-backbone."""
+"""The backbone contract (docs/code-map.md, "The backbone contract"), held against every
+registered backbone."""
 
 import pytest
 import torch

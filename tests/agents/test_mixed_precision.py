@@ -1,6 +1,6 @@
-"""Numerics under reduced precision (README, "2. Train any backbone"): scans accumulate in fp32
-whatever autocast says, cuDNN/MKL RNNs run outside autocast, S4's complex path casts itself.
-Run on --device."""
+"""Numerics under reduced precision (docs/training.md, "Devices and numerics"): scans accumulate
+in fp32 whatever autocast says, cuDNN/MKL RNNs run outside autocast, S4's complex path casts
+itself. Run on --device."""
 
 import copy
 
