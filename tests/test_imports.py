@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-COMMAND_LINES = ("train", "evaluate", "benchmark")
+COMMAND_LINES = ("train", "evaluate", "benchmark", "export")
 
 
 def imported_modules(path: Path) -> set[str]:
