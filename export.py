@@ -20,7 +20,7 @@ from typing import Annotated
 import tyro
 
 from envs import default_target_returns, make_env
-from envs.policy_export import policy_metadata, write_onnx, write_torch_program
+from envs.policy_export import export_program, policy_metadata, write_onnx, write_torch_program
 from envs.policy_step import PolicyStep
 from infra.errors import InputError, UsageError
 from scoring.runs import TrainedModel, load_run
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         training_seed=trained.training_seed,
     )
     write = write_onnx if args.format == "onnx" else write_torch_program
-    write(step, args.out, metadata)
+    write(export_program(step), args.out, metadata)
     print(f"wrote {args.out} ({args.format}, {trained.backbone}, {env_id})")
 
 

@@ -76,29 +76,31 @@ def export_program(step: PolicyStep) -> torch.export.ExportedProgram:
         return torch.export.export(step.eval(), example_inputs(step), dynamic_shapes=dynamic)
 
 
-def write_torch_program(step: PolicyStep, path: Path, metadata: dict[str, str]) -> None:
+def write_torch_program(
+    program: torch.export.ExportedProgram, path: Path, metadata: dict[str, str]
+) -> None:
     """A .pt2 file; its metadata is the extra file `metadata.json`."""
-    program = export_program(step)
     with atomic_write(path) as file:
         torch.export.save(program, file, extra_files={"metadata.json": json.dumps(metadata)})
 
 
-def write_onnx(step: PolicyStep, path: Path, metadata: dict[str, str]) -> None:
-    """An ONNX file with `metadata` as its metadata_props. Needs the [export] extra."""
+def write_onnx(program: torch.export.ExportedProgram, path: Path, metadata: dict[str, str]) -> None:
+    """An ONNX file with `metadata` as its metadata_props (its state layout names the state
+    inputs and outputs). Needs the [export] extra."""
     import onnx
 
-    names = [tensor.name for tensor in step.layout]
+    names = [tensor["name"] for tensor in json.loads(metadata["state"])]
     # The exporter logs what it cannot register (torchvision's ops) and its progress.
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    program = torch.onnx.export(
-        export_program(step),
+    onnx_program = torch.onnx.export(
+        program,
         input_names=[*INPUT_NAMES, *(f"state.{name}" for name in names)],
         output_names=["action", *(f"next_state.{name}" for name in names)],
         dynamo=True,
         external_data=False,
         verbose=False,
     )
-    model = program.model_proto
+    model = onnx_program.model_proto
     onnx.helper.set_model_props(model, metadata)
     with atomic_write(path) as file:
         onnx.save_model(model, file)
