@@ -38,10 +38,15 @@ class ExportArgs:
     """File to write (policy.onnx, or policy.pt2 with --format torch); its folder must exist."""
     format: str = "onnx"
     """onnx (ONNX Runtime and other ONNX tools) or torch (a torch.export ExportedProgram)."""
-    member: int | None = None
+    member: Annotated[
+        int | None, tyro.conf.arg(help_behavior_hint="(default: the run's one model)")
+    ] = None
     """Which member of a run that trained several seeds in one process (0, 1, ...)."""
-    target_return: float | None = None
-    """The default target return written into the metadata (default: CORL's high target)."""
+    target_return: Annotated[
+        float | None,
+        tyro.conf.arg(help_behavior_hint="(default: CORL's high target, e.g. 3600 for Hopper)"),
+    ] = None
+    """The default target return written into the metadata."""
 
 
 def validate(args: ExportArgs) -> None:

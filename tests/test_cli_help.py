@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 import evaluate
+import export
 import train
 from datasets import build
 
@@ -39,6 +40,11 @@ def help_text(main, monkeypatch, capsys) -> str:
             train.main,
             "usage: python train.py [-h] [OPTIONS] [{backbone:min-gru,",
             "Train a decision model with any registered backbone on one offline dataset.",
+        ),
+        (
+            export.main,
+            "usage: python export.py [-h] [OPTIONS] RUN",
+            "Export a trained policy as one environment step with its recurrent state",
         ),
     ],
 )
