@@ -9,6 +9,7 @@ Both come from one torch.export trace with a dynamic batch size. The graph's inp
 import json
 import logging
 import subprocess
+import warnings
 from importlib import metadata as package_metadata
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def export_program(step: PolicyStep) -> torch.export.ExportedProgram:
     batch = {0: torch.export.Dim("batch")}
     # Shaped as forward's signature: three tensors, then *state as one tuple.
     dynamic = (batch, batch, batch, tuple(batch for _ in step.layout))
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # nn.GRU / nn.LSTM re-assign their weight list while traced; the program is right.
+        warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
         return torch.export.export(step.eval(), example_inputs(step), dynamic_shapes=dynamic)
 
 
