@@ -104,6 +104,7 @@ def test_the_example_imports_only_numpy_gymnasium_and_onnxruntime():
     assert imported - set(sys.stdlib_module_names) == {"numpy", "gymnasium", "onnxruntime"}
 
 
+@pytest.mark.slow
 def test_one_member_of_a_several_seed_run_as_a_torch_program(tmp_path):
     run = make_run(tmp_path / "run", seeds=(4, 9))
     program_path = tmp_path / "member.pt2"
