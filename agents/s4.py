@@ -88,12 +88,31 @@ class S4D(nn.Module):
         s_T = dA * powers[..., -1] * s0 + inputs
         return self._output(x, y), (torch.view_as_real(s_T),)
 
+    def _discretised_pairs(self):
+        """dA, dB and C as (real, imaginary) pairs of (H, M) tensors: `_discretised` without
+        complex dtypes, which ONNX and torch.export lack, so that `step` exports."""
+        real = self.real_dtype
+        A_re, A_im = -torch.exp(self.log_neg_real.to(real)), self.imag.to(real)
+        dt = torch.exp(self.log_dt.to(real))[:, None]  # (H, 1)
+        magnitude = torch.exp(dt * A_re)
+        dA_re, dA_im = magnitude * torch.cos(dt * A_im), magnitude * torch.sin(dt * A_im)
+        norm = A_re * A_re + A_im * A_im  # dB = (dA - 1) / A, times conj(A) / |A|^2
+        dB_re = ((dA_re - 1) * A_re + dA_im * A_im) / norm
+        dB_im = (dA_im * A_re - (dA_re - 1) * A_im) / norm
+        C = self.C.to(real)
+        return (dA_re, dA_im), (dB_re, dB_im), (C[..., 0], C[..., 1])
+
     def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
-        s = torch.view_as_complex(state[0].to(self.real_dtype).contiguous())  # (B, H, M)
-        _, dA, dB, C = self._discretised()
-        s = dA * s + dB * x_t.to(self.real_dtype).unsqueeze(-1)
-        y = 2 * (C * s).sum(-1).real  # (B, H)
-        return self._output(x_t, y), (torch.view_as_real(s),)
+        # In real pairs, as the state is carried: s_k = dA s_{k-1} + dB x_k, y_k = 2 Re(C . s_k)
+        s_re, s_im = state[0].to(self.real_dtype).unbind(-1)  # (B, H, M) each
+        (dA_re, dA_im), (dB_re, dB_im), (C_re, C_im) = self._discretised_pairs()
+        x = x_t.to(self.real_dtype).unsqueeze(-1)  # (B, H, 1)
+        s_re, s_im = (
+            dA_re * s_re - dA_im * s_im + dB_re * x,
+            dA_re * s_im + dA_im * s_re + dB_im * x,
+        )
+        y = 2 * (C_re * s_re - C_im * s_im).sum(-1)  # (B, H)
+        return self._output(x_t, y), (torch.stack([s_re, s_im], dim=-1),)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ def evaluate_model(
     quotas = episode_quotas(episodes, num_envs)
     envs = make_vector_env(env_id, num_envs)
     if mode == "recurrent":
-        policy = RecurrentPolicy(model, target_return, num_envs)
+        space = envs.single_action_space
+        policy = RecurrentPolicy(model, target_return, num_envs, space.low, space.high)
     else:
         obs_dim = envs.single_observation_space.shape[0]
         act_dim = envs.single_action_space.shape[0]

@@ -4,6 +4,7 @@ once, the required runs shown as required, and a usage line without this machine
 import pytest
 
 import evaluate
+import export
 import train
 from datasets import build
 from tests.helpers.paths import REPOSITORY
@@ -36,6 +37,11 @@ def help_text(main, monkeypatch, capsys) -> str:
             train.main,
             "usage: python train.py [-h] [OPTIONS] [{backbone:min-gru,",
             "Train a decision model with any registered backbone on one offline dataset.",
+        ),
+        (
+            export.main,
+            "usage: python export.py [-h] [OPTIONS] RUN",
+            "Export a trained policy as one environment step with its recurrent state",
         ),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers.paths import REPOSITORY
 
-COMMAND_LINES = ("train", "evaluate", "benchmark")
+COMMAND_LINES = ("train", "evaluate", "benchmark", "export")
 
 
 def imported_modules(path: Path) -> set[str]:

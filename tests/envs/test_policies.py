@@ -21,7 +21,9 @@ class FakeDecisionModel(nn.Module):
 
     def __init__(self, context_length: int = 4, dtype=torch.float32):
         super().__init__()
-        self.config = SimpleNamespace(context_length=context_length, layout="interleaved")
+        self.config = SimpleNamespace(
+            context_length=context_length, layout="interleaved", max_timestep=1000
+        )
         self.weight = nn.Parameter(
             torch.randn(ACT_DIM, OBS_DIM, generator=torch.Generator().manual_seed(0), dtype=dtype)
         )

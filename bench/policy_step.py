@@ -1,0 +1,183 @@
+"""Latency of one policy step at batch 1 on one CPU thread: the exported step in ONNX Runtime,
+against today's eager RecurrentPolicy, the torch.export program, and the windowed K = 20 policy
+that Decision Transformer style exports re-run at every step.
+
+    python bench/policy_step.py [--backbones min-gru gru] [--json PATH]
+
+Every backbone at Decision Transformer's size (d_model 128, 3 layers, interleaved tokens),
+untrained, on Hopper's sizes (11 observations, 3 actions). Each candidate takes `--block`
+consecutive steps per repeat (state, return-to-go and timestep carried), the candidates
+interleaved within every repeat; the table gives the median time of a step in milliseconds and
+the ratios of medians measured side by side. Needs the [export] extra.
+"""
+
+# ruff: noqa: E402  (the repository root goes on sys.path first, for `python bench/...`)
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import tempfile
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from agents import BACKBONES, DecisionModel, DecisionModelConfig, build_backbone
+from bench.common import add_common_arguments, environment, report, setup, time_interleaved
+from envs.policy_export import INPUT_NAMES, export_program, policy_metadata, write_onnx
+from envs.policy_step import PolicyStep
+from envs.recurrent_policy import RecurrentPolicy
+from envs.windowed_policy import WindowedPolicy
+
+OBSERVATION_DIM, ACTION_DIM = 11, 3
+TARGET_RETURN = 3600.0
+WINDOW = 20  # K: Decision Transformer's context
+
+
+def decision_model(backbone: str, d_model: int, n_layers: int) -> DecisionModel:
+    backbone_model = build_backbone(backbone, d_model=d_model, n_layers=n_layers, dropout=0.0)
+    config = DecisionModelConfig(OBSERVATION_DIM, ACTION_DIM, context_length=WINDOW)
+    return DecisionModel(config, backbone_model).eval()
+
+
+def onnx_session(program, step: PolicyStep, folder: Path) -> ort.InferenceSession:
+    path = folder / "policy.onnx"
+    write_onnx(program, path, policy_metadata(step))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def session_steps(session, step: PolicyStep, generator, block: int):
+    """`block` steps of the ONNX graph as a user runs it: numpy in, numpy out, state fed back."""
+    names = [tensor.name for tensor in session.get_inputs()][len(INPUT_NAMES) :]
+    state = dict(zip(names, (t.numpy() for t in step.initial_state(1)), strict=True))
+    carried = {"timestep": 0, "return_to_go": TARGET_RETURN}
+
+    def run():
+        for _ in range(block):
+            inputs = {
+                "observation": generator.standard_normal((1, OBSERVATION_DIM), np.float32),
+                "return_to_go": np.array([[carried["return_to_go"]]], np.float32),
+                "timestep": np.array([carried["timestep"]], np.int64),
+                **state,
+            }
+            _, *next_state = session.run(None, inputs)
+            state.update(zip(names, next_state, strict=True))
+            carried["timestep"] += 1
+            carried["return_to_go"] -= 1.0
+
+    return run
+
+
+def program_steps(program, step: PolicyStep, generator, block: int):
+    """`block` steps of the torch.export program, tensors in and out."""
+    module = program.module()
+    state = step.initial_state(1)
+    carried = {"timestep": 0, "return_to_go": TARGET_RETURN}
+
+    @torch.inference_mode()
+    def run():
+        nonlocal state
+        for _ in range(block):
+            observation = torch.from_numpy(generator.standard_normal((1, OBSERVATION_DIM)))
+            return_to_go = torch.tensor([[carried["return_to_go"]]])
+            timestep = torch.tensor([carried["timestep"]])
+            _, *state = module(observation.float(), return_to_go, timestep, *state)
+            carried["timestep"] += 1
+            carried["return_to_go"] -= 1.0
+
+    return run
+
+
+def policy_steps(policy, generator, block: int):
+    """`block` steps of a toolkit policy (act, then observe a reward), as a rollout calls it."""
+    policy.reset(np.ones(1, dtype=bool))
+
+    @torch.inference_mode()
+    def run():
+        for _ in range(block):
+            policy.act(generator.standard_normal((1, OBSERVATION_DIM)))
+            policy.observe(np.ones(1))
+
+    return run
+
+
+def measure(backbone: str, args, folder: Path) -> dict:
+    torch.manual_seed(0)
+    model = decision_model(backbone, args.d_model, args.n_layers)
+    low, high = -np.ones(ACTION_DIM), np.ones(ACTION_DIM)
+    step = PolicyStep(model, low, high)
+    program = export_program(step)
+    session = onnx_session(program, step, folder)
+    generator = np.random.default_rng(0)
+    recurrent = RecurrentPolicy(model, TARGET_RETURN, 1, low, high)
+    windowed = WindowedPolicy(model, TARGET_RETURN, 1, OBSERVATION_DIM, ACTION_DIM)
+    candidates = {
+        "onnxruntime": session_steps(session, step, generator, args.block),
+        "eager": policy_steps(recurrent, generator, args.block),
+        "torch_export": program_steps(program, step, generator, args.block),
+        "windowed_k20": policy_steps(windowed, generator, args.block),
+    }
+    # The warm-up block fills the windowed policy's K = 20 steps: every timed step re-reads 20.
+    seconds = time_interleaved(candidates, torch.device("cpu"), args.repeats, warmup=1)
+    ms = {name: 1e3 * value / args.block for name, value in seconds.items()}
+    return {
+        "backbone": backbone,
+        **{f"{name}_ms": value for name, value in ms.items()},
+        "eager_over_onnx": ms["eager"] / ms["onnxruntime"],
+        "torch_export_over_onnx": ms["torch_export"] / ms["onnxruntime"],
+        "windowed_over_onnx": ms["windowed_k20"] / ms["onnxruntime"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_arguments(parser)
+    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=BACKBONES)
+    parser.add_argument("--d-model", type=int, default=128)
+    parser.add_argument("--n-layers", type=int, default=3)
+    parser.add_argument("--block", type=int, default=25, help="steps per candidate and repeat")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.set_defaults(threads=1)
+    args = parser.parse_args()
+    device = setup(args)
+    if device.type != "cpu":
+        print("error: the policy step is measured on the CPU (--device cpu)", file=sys.stderr)
+        sys.exit(2)
+    if (args.repeats + 1) * args.block >= 1000:
+        print("error: --repeats and --block must stay within 1000 steps", file=sys.stderr)
+        sys.exit(2)
+    with tempfile.TemporaryDirectory() as folder:
+        rows = [measure(backbone, args, Path(folder)) for backbone in args.backbones]
+    min_gru = next((row for row in rows if row["backbone"] == "min-gru"), None)
+    target = None
+    if min_gru is not None:
+        target = {
+            "min_gru_onnx_ms": min_gru["onnxruntime_ms"],
+            "at_most_0.1_ms": min_gru["onnxruntime_ms"] <= 0.1,
+            "eager_over_onnx": min_gru["eager_over_onnx"],
+            "at_least_5x_faster_than_eager": min_gru["eager_over_onnx"] >= 5.0,
+        }
+    payload = {
+        "benchmark": "policy_step",
+        "environment": environment(device) | {"onnxruntime": ort.__version__},
+        "settings": {
+            "d_model": args.d_model,
+            "n_layers": args.n_layers,
+            "batch": 1,
+            "block": args.block,
+            "repeats": args.repeats,
+            "window": WINDOW,
+        },
+        "rows": rows,
+        "min_gru_target": target,
+    }
+    report(payload, rows, args.json)
+
+
+if __name__ == "__main__":
+    main()
