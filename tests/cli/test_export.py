@@ -21,10 +21,10 @@ from envs.policy_step import PolicyStep
 from envs.recurrent_policy import RecurrentPolicy
 from envs.rollout import rollout
 from infra.checkpoint_files import load_checkpoint, save_checkpoint
+from tests.helpers.paths import REPOSITORY
 
 pytest.importorskip("onnxruntime")
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 EXAMPLE = REPOSITORY / "examples" / "run_exported_policy.py"
 ENV_ID, OBS_DIM, ACT_DIM = "Hopper-v5", 11, 3
 
