@@ -4,7 +4,9 @@ one-line message. tyro converts command-line text to these types; a TOML or JSON
 Python caller hands values in as they are, and this is their check.
 
 Understood annotations: bool, int, float (an int is accepted), str, Path, Literal[...],
-tuple[X, ...], dict, unions (X | None), Annotated[X, ...], and dataclasses."""
+tuple[X, ...], tuple[X, Y] (checked by position), dict and dict[K, V], unions (X | None),
+Annotated[X, ...], and dataclasses. Any other (list[int] among them: configs hold tuples, which
+frozen dataclasses can hash) raises TypeError("unsupported annotation: list[int]")."""
 
 import ast
 import dataclasses
@@ -42,7 +44,8 @@ def check_values(cls, values: dict, name_of: Callable[[str], str] = str) -> None
 
 
 def fits(value, annotation) -> bool:
-    """Whether `value` is of the type `annotation` describes."""
+    """Whether `value` is of the type `annotation` describes. Raises TypeError naming an
+    annotation this module does not understand (a field's type to fix, not a user's value)."""
     annotation = _unwrapped(annotation)
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
@@ -52,10 +55,15 @@ def fits(value, annotation) -> bool:
     if origin in (typing.Union, types.UnionType):
         return any(fits(value, option) for option in annotation.__args__)
     if origin is tuple:
-        element = annotation.__args__[0]
-        return isinstance(value, tuple) and all(fits(item, element) for item in value)
-    if origin is dict or annotation is dict:
-        return isinstance(value, dict)
+        if not isinstance(value, tuple):
+            return False
+        elements = _tuple_elements(annotation, len(value))
+        return elements is not None and all(map(fits, value, elements))
+    if origin is dict:
+        key, item = annotation.__args__
+        return isinstance(value, dict) and all(
+            fits(k, key) and fits(v, item) for k, v in value.items()
+        )
     if annotation is type(None):
         return value is None
     if annotation is bool:
@@ -64,26 +72,61 @@ def fits(value, annotation) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if annotation is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
-    if annotation is Path:
-        return isinstance(value, Path)
-    return isinstance(value, annotation)
+    if _is_class(annotation):  # str, Path, dict, a dataclass
+        return isinstance(value, annotation)
+    raise TypeError(f"unsupported annotation: {_name(annotation)}")
 
 
 def describe(annotation) -> str:
-    """The type in words: "a float", "an int", "one of 'lin', 'inv'", "a list of int or none"."""
+    """The type in words: "a float", "an int", "one of 'lin', 'inv'", "a list of int or none",
+    "a list of (int, float)", "a dict of str to int"."""
     annotation = _unwrapped(annotation)
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(choice) for choice in annotation.__args__)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(describe(option) for option in annotation.__args__)
+    if origin is tuple and annotation.__args__[-1:] == (...,):
+        return f"a list of {_bare(annotation.__args__[0])}"
     if origin is tuple:
-        element = describe(annotation.__args__[0]).removeprefix("a ").removeprefix("an ")
-        return f"a list of {element}"
+        return f"a list of ({', '.join(_bare(element) for element in annotation.__args__)})"
+    if origin is dict:
+        key, item = annotation.__args__
+        return f"a dict of {_bare(key)} to {_bare(item)}"
     if annotation is type(None):
         return "none"
-    name = getattr(annotation, "__name__", str(annotation))
+    if not _is_class(annotation):
+        raise TypeError(f"unsupported annotation: {_name(annotation)}")
+    name = annotation.__name__
     return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _tuple_elements(annotation, length: int) -> tuple | None:
+    """The annotation of each of `length` items under tuple[X, ...] or, by position, under
+    tuple[X, Y]; None where the fixed length is another."""
+    arguments = annotation.__args__
+    if arguments[-1:] == (...,):
+        return (arguments[0],) * length
+    return arguments if length == len(arguments) else None
+
+
+def _bare(annotation) -> str:
+    """describe() without its article: "int", "list of str"."""
+    return describe(annotation).removeprefix("a ").removeprefix("an ")
+
+
+def _name(annotation) -> str:
+    """An annotation as it is written: "list[int]", "int", "typing.Any"."""
+    return annotation.__name__ if _is_class(annotation) else str(annotation)
+
+
+def _is_class(annotation) -> bool:
+    """A plain class (not list[int], and not typing.Any, which is a class since Python 3.11)."""
+    return (
+        isinstance(annotation, type)
+        and typing.get_origin(annotation) is None
+        and annotation is not typing.Any
+    )
 
 
 def _unwrapped(annotation):
@@ -118,7 +161,12 @@ def from_plain(annotation, value):
         options = [option for option in annotation.__args__ if option is not type(None)]
         return None if value is None else from_plain(options[0], value)
     if origin is tuple:
-        return tuple(from_plain(annotation.__args__[0], item) for item in value)
+        elements = _tuple_elements(annotation, len(value))
+        if elements is None:  # a wrong length, left for the check to refuse
+            return tuple(value)
+        return tuple(map(from_plain, elements, value))
+    if origin is dict:
+        return {key: from_plain(annotation.__args__[1], item) for key, item in value.items()}
     if annotation is Path:
         return Path(value)
     return value

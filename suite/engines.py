@@ -131,6 +131,7 @@ def _drain(task_queue) -> None:
 def run_ray(
     tasks: list[RunTask],
     ray,
+    *,
     threads: int,
     gpus_per_run: float | None,
     max_retries: int,

@@ -3,6 +3,7 @@
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
@@ -37,10 +38,21 @@ class Execution:
     d4rl_dir: Path | None = None
 
 
-def prepare(suite: Suite, out_dir: Path, execution: Execution):
-    """Every check that can refuse the command, before anything is written. Returns the suite
-    with seeds_together decided (as the results folder has it, else on a GPU only), the results
-    folder, the datasets to build, and Ray when it runs the suite."""
+@dataclass(frozen=True)
+class Prepared:
+    """A suite that has passed every check, and what running it needs."""
+
+    suite: Suite
+    """With seeds_together decided (as the results folder has it, else on a GPU only)."""
+    results: ResultsFolder
+    missing: list[str]
+    """The datasets to build first."""
+    ray: ModuleType | None
+    """Ray, joined, when it runs the suite."""
+
+
+def prepare(suite: Suite, out_dir: Path, execution: Execution) -> Prepared:
+    """Every check that can refuse the command, before anything is written."""
     results = ResultsFolder(out_dir)
     if suite.seeds_together is None:
         saved = results.saved_suite()
@@ -53,8 +65,8 @@ def prepare(suite: Suite, out_dir: Path, execution: Execution):
     if execution.engine != "ray":
         if execution.gpus_per_run is not None and not torch.cuda.device_count():
             raise UsageError(f"--gpus-per-run {execution.gpus_per_run:g}: no GPU on this machine")
-        return suite, results, missing, None
-    return suite, results, missing, join_ray(suite, out_dir, missing, execution)
+        return Prepared(suite, results, missing, ray=None)
+    return Prepared(suite, results, missing, ray=join_ray(suite, out_dir, missing, execution))
 
 
 def join_ray(suite: Suite, out_dir: Path, missing: list[str], execution: Execution):
@@ -117,10 +129,13 @@ def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> report.Suite
     """Run the suite's pending runs and write the report; returns the report's content (whose
     `failed` lists every failed run of the folder). Raises UsageError before writing anything,
     Stopped on SIGINT/SIGTERM."""
-    suite, results, missing, ray = prepare(suite, out_dir, execution)
+    prepared = prepare(suite, out_dir, execution)
+    suite, results, ray = prepared.suite, prepared.results, prepared.ray
     try:
         with results.lock():
-            build_missing(missing, execution.policies_dir, suite.dataset_steps, execution.d4rl_dir)
+            build_missing(
+                prepared.missing, execution.policies_dir, suite.dataset_steps, execution.d4rl_dir
+            )
             results.write_suite(suite)
             tasks = tasks_to_run(suite, results, execution)
             workers = execution.workers or default_workers(
@@ -132,10 +147,10 @@ def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> report.Suite
                     run_ray(
                         tasks,
                         ray,
-                        execution.threads_per_run,
-                        execution.gpus_per_run,
-                        RAY_MAX_RETRIES,
-                        progress.on_event,
+                        threads=execution.threads_per_run,
+                        gpus_per_run=execution.gpus_per_run,
+                        max_retries=RAY_MAX_RETRIES,
+                        on_event=progress.on_event,
                     )
                 elif tasks:
                     run_local(tasks, workers, execution.threads_per_run, progress.on_event)

@@ -12,8 +12,10 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra.error_text import error_line
 from infra.errors import UsageError
@@ -24,6 +26,41 @@ TOKEN_HELP = (
     "set RAY_AUTH_MODE=token and give the cluster's token (`ray get-auth-token` on its head node "
     "prints it) in RAY_AUTH_TOKEN, in a file named by RAY_AUTH_TOKEN_PATH, or in ~/.ray/auth_token"
 )
+
+
+# The GCS call ray.init makes first; a raw gRPC name, as Ray exposes no client for it.
+GET_CLUSTER_ID = "/ray.rpc.NodeInfoGcsService/GetClusterId"
+
+
+@dataclass(frozen=True)
+class RayInternals:
+    """The private Ray pieces behind the fast pre-checks (as in Ray 2.59 and 2.60; pyproject
+    bounds Ray below the next minor). Ray has no public way to ask these before ray.init."""
+
+    address_file: Callable[[], Path]
+    """Where `ray start --head` records its cluster (Ray's ray_current_cluster)."""
+    gcs_channel: Callable[[str], Any]
+    """A gRPC channel to a GCS, with TLS and token as ray.init has them."""
+    has_token: Callable[[], bool]
+    """Whether this machine gives a token (whatever RAY_AUTH_MODE says)."""
+
+
+def ray_internals() -> RayInternals | None:
+    """The private Ray pieces, or None where this Ray has moved them: then `connect` skips the
+    pre-checks that need them and leaves those answers to ray.init (slower, the same outcome)."""
+    try:
+        from ray._common.utils import get_ray_address_file
+        from ray._private.grpc_utils import init_grpc_channel
+        from ray._raylet import AuthenticationTokenLoader
+
+        token_loader = AuthenticationTokenLoader.instance
+    except (ImportError, AttributeError):
+        return None
+    return RayInternals(
+        address_file=lambda: Path(get_ray_address_file(None)),
+        gcs_channel=init_grpc_channel,
+        has_token=lambda: token_loader().has_token(ignore_auth_mode=True),
+    )
 
 
 def connect(address: str | None, environment: dict[str, str]):
@@ -37,14 +74,7 @@ def connect(address: str | None, environment: dict[str, str]):
     if address is None:
         target, flag = "local", "a local Ray instance"
     else:
-        target, flag = address, f"--ray-address {address}"
-        if address == "auto":
-            target, source = recorded_cluster()
-            flag = f"--ray-address auto ({target}, from {source})"
-        if target.startswith("ray://"):
-            _check_reachable(target, flag)
-        else:
-            _check_gcs(target, flag)
+        target, flag = _checked_address(address, ray_internals())
     try:
         ray.init(
             address=target,
@@ -57,14 +87,30 @@ def connect(address: str | None, environment: dict[str, str]):
     return ray
 
 
-def recorded_cluster() -> tuple[str, str]:
+def _checked_address(address: str, internals: RayInternals | None) -> tuple[str, str]:
+    """The address to give ray.init and the words that name it in errors, once the quick checks
+    have passed. Raises UsageError."""
+    target, flag = address, f"--ray-address {address}"
+    if address == "auto":
+        target, source = recorded_cluster(internals)
+        if target != "auto":  # else ray.init looks the cluster up itself
+            flag = f"--ray-address auto ({target}, from {source})"
+    if target.startswith("ray://"):
+        _check_reachable(target, flag)
+    elif internals is not None:
+        _check_gcs(target, flag, internals)
+    return target, flag
+
+
+def recorded_cluster(internals: RayInternals | None) -> tuple[str, str]:
     """The cluster `--ray-address auto` means, and where it is written: RAY_ADDRESS, else the
-    one the last `ray start --head` on this machine recorded (Ray's ray_current_cluster)."""
+    one the last `ray start --head` on this machine recorded ('auto' itself, for ray.init to
+    look up, where this Ray does not say where it records it)."""
     if os.environ.get("RAY_ADDRESS"):
         return os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
-    from ray._common.utils import get_ray_address_file  # where `ray start` records it
-
-    path = Path(get_ray_address_file(None))
+    if internals is None:
+        return "auto", "Ray's own lookup"
+    path = internals.address_file()
     recorded = path.read_text().strip() if path.is_file() else ""
     if not recorded:
         raise UsageError(
@@ -74,32 +120,31 @@ def recorded_cluster() -> tuple[str, str]:
     return recorded, str(path)
 
 
-def _check_gcs(address: str, flag: str) -> None:
+def _check_gcs(address: str, flag: str, internals: RayInternals) -> None:
     """Ask the cluster's GCS for its id, as ray.init's first call does, with a short deadline:
     a dead address or a refused token is said at once."""
     import grpc
-    from ray._private.grpc_utils import init_grpc_channel  # TLS and token as ray.init has them
     from ray.exceptions import AuthenticationError
 
-    channel = init_grpc_channel(address)
-    get_cluster_id = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId")
+    channel = internals.gcs_channel(address)
+    get_cluster_id = channel.unary_unary(GET_CLUSTER_ID)
     try:
         get_cluster_id(b"", timeout=10)
     except (AuthenticationError, grpc.RpcError) as error:  # the former: no token to send
+        if isinstance(error, grpc.RpcError) and error.code() == grpc.StatusCode.UNIMPLEMENTED:
+            return  # this Ray renamed the call: ray.init checks the cluster itself
         if isinstance(error, grpc.RpcError) and error.code() != grpc.StatusCode.UNAUTHENTICATED:
             raise UsageError(f"{flag}: cannot connect: {error.details()}") from None
-        message = f"{flag}: the cluster wants a token {_token_state()}; {TOKEN_HELP}"
+        message = f"{flag}: the cluster wants a token {_token_state(internals)}; {TOKEN_HELP}"
         raise UsageError(message) from None
     finally:
         channel.close()
 
 
-def _token_state() -> str:
-    from ray._raylet import AuthenticationTokenLoader
-
+def _token_state(internals: RayInternals) -> str:
     if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
         return "and none is sent from here (RAY_AUTH_MODE is not 'token')"
-    if not AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
+    if not internals.has_token():
         return "and none is given here"
     return "other than the one given here"
 

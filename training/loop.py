@@ -5,7 +5,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
@@ -45,10 +44,13 @@ def train(args: Args) -> Path:
 
 
 def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device) -> None:
-    """The loop, in a run folder this process holds the lock of."""
-    # Seeding: one block, as CleanRL; each model's own seeding happens where it is built. The
-    # windows come from CPU generators, saved in checkpoints (their state resumes anywhere).
-    np.random.seed(args.seed)
+    """The loop, in a run folder this process holds the lock of.
+
+    Seeding happens where the randomness is drawn, from args.seed (or each of args.seeds): the
+    trainee seeds torch before building each model (initial weights; then a single model's
+    dropout; members draw theirs from generators seeded with (seed, step)) and owns the CPU
+    generators its windows come from, saved in checkpoints so that they resume anywhere;
+    evaluation resets env i with seed + i. Nothing reads numpy's global generator."""
     sampler = WindowSampler(
         dataset, args.context_length, device=device, from_episode_start=args.from_episode_start
     )
@@ -56,12 +58,36 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
     start = 0
     if checkpoint is not None:
         start = trainee.restore(checkpoint, str(run_dir / "checkpoint.pt"))
+    evaluation = periodic_evaluation(args, dataset, device)
+    writer = SummaryWriter(run_dir, purge_step=start + 1 if start else None)  # drop lost steps
+    if start == 0:
+        log_settings(writer, args)
+    try:
+        step, scalars = run_steps(
+            run_dir,
+            args,
+            trainee,
+            start,
+            summary=dataset_summary(dataset),
+            device=device,
+            evaluation=evaluation,
+            writer=writer,
+        )
+        evaluation.drain(writer, wait=True)
+        log_hyperparameters(writer, args, {**evaluation.latest, **scalars}, step)
+    finally:
+        evaluation.close()
+        writer.close()
 
+
+def periodic_evaluation(args: Args, dataset, device) -> PeriodicEvaluation:
+    """Evaluation during training: in a background process where asked (or, by default, when
+    training runs on CUDA), else in this process between steps."""
     references = reference_returns(dataset.env_id, dataset.ref_min_score, dataset.ref_max_score)
     background = args.eval_process == "background" or (
         args.eval_process == "auto" and device.type == "cuda"
     )
-    evaluation = PeriodicEvaluation(
+    return PeriodicEvaluation(
         background,
         env_id=dataset.env_id,
         targets=args.target_returns or default_target_returns(dataset.env_id),
@@ -70,68 +96,93 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
         seed=args.seed,
         references=references,
     )
-    writer = SummaryWriter(run_dir, purge_step=start + 1 if start else None)  # drop lost steps
-    if start == 0:
-        rows = "\n".join(f"|{k}|{v}|" for k, v in args_to_dict(args).items())
-        writer.add_text("config", f"|setting|value|\n|-|-|\n{rows}")
-    summary = dataset_summary(dataset)
 
-    def write_checkpoint(step: int) -> None:
-        payload = trainee.payload(step, config=args_to_dict(args), dataset=summary)
-        save_checkpoint(run_dir / "checkpoint.pt", payload)
 
-    def checked(loss: torch.Tensor, step: int) -> dict[str, float]:
-        scalars = trainee.loss_scalars(loss)
-        for tag, value in scalars.items():
-            if not math.isfinite(value):
-                raise NonFiniteLoss(
-                    f"{run_dir}: {tag} is {value} at step {step}; checkpoint.pt keeps the last "
-                    "finite state (try a lower --learning-rate)"
-                )
-        return scalars
+def log_settings(writer: SummaryWriter, args: Args) -> None:
+    """Every setting as a markdown table, under TensorBoard's text tab (as CleanRL does)."""
+    rows = "\n".join(f"|{k}|{v}|" for k, v in args_to_dict(args).items())
+    writer.add_text("config", f"|setting|value|\n|-|-|\n{rows}")
 
+
+def run_steps(
+    run_dir: Path,
+    args: Args,
+    trainee: SingleModel | Members,
+    start: int,
+    *,
+    summary: dict,
+    device: torch.device,
+    evaluation: PeriodicEvaluation,
+    writer: SummaryWriter,
+) -> tuple[int, dict[str, float]]:
+    """Steps start + 1 to args.steps: optimise, then log, evaluate and checkpoint as often as
+    args say. Returns the last step and its loss scalars. SIGINT/SIGTERM finish the current
+    step, write a checkpoint and raise Interrupted."""
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     trainee.train()
     step, scalars = start, {}
-    try:
-        progress = ProgressDisplay(run_dir.name, args.steps, completed=start)
-        # fewer threads while other processes keep cores busy
-        with StopRequests() as stop, progress, ThreadsForFreeCores() as cpu_threads:
-            window_start = time.perf_counter()
-            for step in range(start + 1, args.steps + 1):
-                cpu_threads.adjust()
-                with autocast:
-                    loss = trainee.loss(step)
-                trainee.optimize(loss)
+    progress = ProgressDisplay(run_dir.name, args.steps, completed=start)
+    # fewer threads while other processes keep cores busy
+    with StopRequests() as stop, progress, ThreadsForFreeCores() as cpu_threads:
+        window_start = time.perf_counter()
+        for step in range(start + 1, args.steps + 1):
+            cpu_threads.adjust()
+            with autocast:
+                loss = trainee.loss(step)
+            trainee.optimize(loss)
 
-                if step % args.log_every == 0:  # the only host synchronisation of the loop
-                    steps_per_second = args.log_every / (time.perf_counter() - window_start)
-                    scalars = checked(loss, step)
-                    for tag, value in scalars.items():
-                        writer.add_scalar(tag, value, step)
-                    learning_rate = trainee.scheduler.get_last_lr()[0]
-                    writer.add_scalar("charts/learning_rate", learning_rate, step)
-                    writer.add_scalar("charts/steps_per_second", steps_per_second, step)
-                    progress.update(step, f"loss {scalars['losses/action_mse']:.4f}")
-                    evaluation.drain(writer)
-                    window_start = time.perf_counter()
-                if args.eval_episodes > 0 and (step % args.eval_every == 0 or step == args.steps):
-                    evaluation.submit(trainee.models(), step)
-                    evaluation.drain(writer)
-                stopping = stop.signal_number is not None
-                if step % args.checkpoint_every == 0 or step == args.steps or stopping:
-                    scalars = checked(loss, step)
-                    writer.flush()
-                    write_checkpoint(step)
-                progress.update(step)
-                if stopping:
-                    evaluation.drain(writer, wait=True)
-                    raise Interrupted(step, run_dir, stop.signal_number)
-        evaluation.drain(writer, wait=True)
-        log_hyperparameters(writer, args, {**evaluation.latest, **scalars}, step)
-    finally:
-        evaluation.close()
-        writer.close()
+            if step % args.log_every == 0:  # the only host synchronisation of the loop
+                steps_per_second = args.log_every / (time.perf_counter() - window_start)
+                scalars = log_losses(writer, run_dir, trainee, loss, step, steps_per_second)
+                progress.update(step, f"loss {scalars['losses/action_mse']:.4f}")
+                evaluation.drain(writer)
+                window_start = time.perf_counter()
+            if args.eval_episodes > 0 and (step % args.eval_every == 0 or step == args.steps):
+                evaluation.submit(trainee.models(), step)
+                evaluation.drain(writer)
+            stopping = stop.signal_number is not None
+            if step % args.checkpoint_every == 0 or step == args.steps or stopping:
+                scalars = checked_scalars(run_dir, trainee, loss, step)
+                writer.flush()
+                payload = trainee.payload(step, config=args_to_dict(args), dataset=summary)
+                save_checkpoint(run_dir / "checkpoint.pt", payload)
+            progress.update(step)
+            if stopping:
+                evaluation.drain(writer, wait=True)
+                raise Interrupted(step, run_dir, stop.signal_number)
+    return step, scalars
+
+
+def log_losses(
+    writer: SummaryWriter,
+    run_dir: Path,
+    trainee: SingleModel | Members,
+    loss: torch.Tensor,
+    step: int,
+    steps_per_second: float,
+) -> dict[str, float]:
+    """The loss scalars (checked finite), the learning rate and the speed, at `step`."""
+    scalars = checked_scalars(run_dir, trainee, loss, step)
+    for tag, value in scalars.items():
+        writer.add_scalar(tag, value, step)
+    writer.add_scalar("charts/learning_rate", trainee.scheduler.get_last_lr()[0], step)
+    writer.add_scalar("charts/steps_per_second", steps_per_second, step)
+    return scalars
+
+
+def checked_scalars(
+    run_dir: Path, trainee: SingleModel | Members, loss: torch.Tensor, step: int
+) -> dict[str, float]:
+    """The loss as scalars by tag. Raises NonFiniteLoss if one is not finite; the check comes
+    before every checkpoint, so the one on disk keeps the last finite state."""
+    scalars = trainee.loss_scalars(loss)
+    for tag, value in scalars.items():
+        if not math.isfinite(value):
+            raise NonFiniteLoss(
+                f"{run_dir}: {tag} is {value} at step {step}; checkpoint.pt keeps the last "
+                "finite state (try a lower --learning-rate)"
+            )
+    return scalars
 
 
 def log_hyperparameters(writer: SummaryWriter, args: Args, final: dict, step: int) -> None:
