@@ -18,11 +18,12 @@ import tyro
 from rich.console import Console
 
 from envs.evaluation import Mode
-from infra.atomic_files import atomic_write
+from infra.atomic_files import atomic_write, write_json
 from infra.device import resolve_device
 from infra.errors import InputError, UsageError
 from scoring import evaluate_runs, load_runs, print_table, render_chart
 from scoring.videos import VideoRequest, usable
+from training.validation import held_out_losses
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class EvaluationArgs:
     '.[video]'; MUJOCO_GL=egl, else osmesa). Scores are those of the same rollout unfilmed."""
     video_episodes: int = 1
     """With --video: film the first episode of this many envs at each target return."""
+    no_env: bool = False
+    """Report each checkpoint's action loss on its run's held-out episodes (train.py
+    --val-fraction) instead of rolling it out: no environment is made."""
 
 
 def validate(args: EvaluationArgs) -> None:
@@ -88,9 +92,21 @@ def main(argv: list[str] | None = None) -> None:
         validate(args)
         device = resolve_device(args.device)
         runs = load_runs(args.runs, device)
+        held_out = held_out_losses(runs, device) if args.no_env else None
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    if held_out is not None:
+        for entry in held_out:
+            print(
+                f"{entry['checkpoint']} (step {entry['step']}): held-out action loss "
+                f"{entry['val_action_loss']:.5f} on {entry['windows']} windows of "
+                f"{entry['held_out_episodes']} episodes of {entry['dataset']}"
+            )
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            write_json(args.json, {"held_out": held_out})
+        return
     log = Console(stderr=True)
     videos = usable(VideoRequest(args.video, args.video_episodes), log) if args.video else None
     report = evaluate_runs(

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from training.members import Members
 from training.periodic_evaluation import PeriodicEvaluation
 from training.run_folder import open_run_folder
 from training.single_model import SingleModel
+from training.validation import BEST_CHECKPOINT_NAME, Validation
 
 
 def train(args: Args) -> Path:
@@ -49,13 +51,18 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
     # Seeding: one block, as CleanRL; each model's own seeding happens where it is built. The
     # windows come from CPU generators, saved in checkpoints (their state resumes anywhere).
     np.random.seed(args.seed)
+    validation = Validation(args, dataset, device, run_dir)  # held-out episodes, --val-fraction
+    if validation.note:
+        print(f"note: {validation.note}", file=sys.stderr)
+    training_set = validation.training_set
     sampler = WindowSampler(
-        dataset, args.context_length, device=device, from_episode_start=args.from_episode_start
+        training_set, args.context_length, device=device, from_episode_start=args.from_episode_start
     )
-    trainee = (SingleModel if args.seeds is None else Members)(args, dataset, sampler, device)
+    trainee = (SingleModel if args.seeds is None else Members)(args, training_set, sampler, device)
     start = 0
     if checkpoint is not None:
         start = trainee.restore(checkpoint, str(run_dir / "checkpoint.pt"))
+    validation.resume(start)
 
     references = reference_returns(dataset.env_id, dataset.ref_min_score, dataset.ref_max_score)
     background = args.eval_process == "background" or (
@@ -76,9 +83,9 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
         writer.add_text("config", f"|setting|value|\n|-|-|\n{rows}")
     summary = dataset_summary(dataset)
 
-    def write_checkpoint(step: int) -> None:
+    def write_checkpoint(step: int, name: str = "checkpoint.pt") -> None:
         payload = trainee.payload(step, config=args_to_dict(args), dataset=summary)
-        save_checkpoint(run_dir / "checkpoint.pt", payload)
+        save_checkpoint(run_dir / name, payload)
 
     def checked(loss: torch.Tensor, step: int) -> dict[str, float]:
         scalars = trainee.loss_scalars(loss)
@@ -118,6 +125,10 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
                 if args.eval_episodes > 0 and (step % args.eval_every == 0 or step == args.steps):
                     evaluation.submit(trainee.models(), step)
                     evaluation.drain(writer)
+                if validation.due(step):
+                    improved = validation.record(trainee.models(), step, writer)
+                    if improved and args.keep_best_val:
+                        write_checkpoint(step, BEST_CHECKPOINT_NAME)
                 stopping = stop.signal_number is not None
                 if step % args.checkpoint_every == 0 or step == args.steps or stopping:
                     scalars = checked(loss, step)
@@ -128,7 +139,8 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
                     evaluation.drain(writer, wait=True)
                     raise Interrupted(step, run_dir, stop.signal_number)
         evaluation.drain(writer, wait=True)
-        log_hyperparameters(writer, args, {**evaluation.latest, **scalars}, step)
+        final = {**evaluation.latest, **validation.latest, **scalars}
+        log_hyperparameters(writer, args, final, step)
     finally:
         evaluation.close()
         writer.close()
@@ -145,7 +157,10 @@ def log_hyperparameters(writer: SummaryWriter, args: Args, final: dict, step: in
         name: value if isinstance(value, int | float | str | bool) else str(value)
         for name, value in settings.items()
     }
-    names = {"losses/action_mse": "hparams/final_action_mse"}
+    names = {
+        "losses/action_mse": "hparams/final_action_mse",
+        "val/action_loss": "hparams/val_action_loss",
+    }
     metrics = {
         names.get(tag, "hparams/" + tag.removeprefix("eval/")): value
         for tag, value in final.items()
