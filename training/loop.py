@@ -21,6 +21,7 @@ from infra.progress import ProgressDisplay
 from training.checkpointing import dataset_summary
 from training.config import Args, args_to_dict, validate
 from training.errors import Interrupted, NonFiniteLoss
+from training.evaluation_clips import EvaluationClips
 from training.interrupts import StopRequests
 from training.members import Members
 from training.periodic_evaluation import PeriodicEvaluation
@@ -68,11 +69,20 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
     background = args.eval_process == "background" or (
         args.eval_process == "auto" and device.type == "cuda"
     )
+    targets = args.target_returns or default_target_returns(dataset.env_id)
     evaluation = PeriodicEvaluation(
         background,
         env_id=dataset.env_id,
-        targets=args.target_returns or default_target_returns(dataset.env_id),
+        targets=targets,
         episodes=args.eval_episodes,
+        mode=args.eval_mode,
+        seed=args.seed,
+        references=references,
+    )
+    clips = EvaluationClips(
+        args.video_every,
+        env_id=dataset.env_id,
+        targets=targets,
         mode=args.eval_mode,
         seed=args.seed,
         references=references,
@@ -125,6 +135,8 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
                 if args.eval_episodes > 0 and (step % args.eval_every == 0 or step == args.steps):
                     evaluation.submit(trainee.models(), step)
                     evaluation.drain(writer)
+                if clips.due(step):
+                    clips.log(trainee.models(), step, writer)
                 if validation.due(step):
                     improved = validation.record(trainee.models(), step, writer)
                     if improved and args.keep_best_val:
