@@ -72,7 +72,9 @@ def test_without_gl_the_scores_are_written_after_one_line(
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "install libegl1" in warnings[0]
     plain, _, _ = evaluated(capsys, run_dir, tmp_path / "b.json")
-    for with_video, without in zip(filmed["runs"][0]["results"], plain["runs"][0]["results"]):
+    for with_video, without in zip(
+        filmed["runs"][0]["results"], plain["runs"][0]["results"], strict=True
+    ):
         assert with_video["videos"] == []
         assert with_video["returns"] == without["returns"]
 
