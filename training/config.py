@@ -143,8 +143,9 @@ class Args:
     background: a CPU process evaluates a snapshot of the weights while training goes on.
     auto: background on cuda, inline on cpu."""
     video_every: int = setting(0, Role.INCIDENTAL)
-    """Log a clip of the first evaluation episode to TensorBoard (videos/eval) at every this
-    many steps (a multiple of --eval-every; one member of --seeds); 0: never. Needs '.[video]'."""
+    """Log a clip of an evaluation episode (first target return, env 0) to TensorBoard
+    (videos/eval) every this many steps (the first member of --seeds); 0: never.
+    Needs '.[video]'."""
     val_fraction: float = setting(0.02, Role.EXPERIMENT, absent=0.0)
     """Fraction of the dataset's episodes held out of training for the validation loss (chosen
     with --val-seed); 0 turns validation off."""
@@ -216,11 +217,8 @@ def validate(args: Args) -> None:
         raise UsageError(f"--eval-episodes must be >= 0, got {args.eval_episodes}")
     if not 0 <= args.val_fraction <= 0.5:
         raise UsageError(f"--val-fraction must be in [0, 0.5], got {args.val_fraction}")
-    if args.video_every < 0 or args.video_every % args.eval_every:
-        raise UsageError(
-            f"--video-every must be 0 or a multiple of --eval-every ({args.eval_every}), "
-            f"got {args.video_every}"
-        )
+    if args.video_every < 0:
+        raise UsageError(f"--video-every must be >= 0, got {args.video_every}")
     if args.from_episode_start and args.context_length > 1000:
         raise UsageError(f"--context-length {args.context_length} exceeds the 1000-step episodes")
     if args.seeds is not None and not args.seeds:
