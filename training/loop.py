@@ -53,8 +53,6 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
     # windows come from CPU generators, saved in checkpoints (their state resumes anywhere).
     np.random.seed(args.seed)
     validation = Validation(args, dataset, device, run_dir)  # held-out episodes, --val-fraction
-    if validation.note:
-        print(f"note: {validation.note}", file=sys.stderr)
     training_set = validation.training_set
     sampler = WindowSampler(
         training_set, args.context_length, device=device, from_episode_start=args.from_episode_start
@@ -64,6 +62,8 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
     if checkpoint is not None:
         start = trainee.restore(checkpoint, str(run_dir / "checkpoint.pt"))
     validation.resume(start)
+    if validation.note and start == 0:  # once per run
+        print(f"note: {validation.note}", file=sys.stderr)
 
     references = reference_returns(dataset.env_id, dataset.ref_min_score, dataset.ref_max_score)
     background = args.eval_process == "background" or (
