@@ -23,7 +23,7 @@ from infra.device import resolve_device
 from infra.errors import InputError, UsageError
 from scoring import evaluate_runs, load_runs, print_table, render_chart
 from scoring.videos import VideoRequest, usable
-from training.validation import held_out_losses
+from training.validation import held_out_line, held_out_losses
 
 
 @dataclass(frozen=True)
@@ -97,12 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     if held_out is not None:
-        for entry in held_out:
-            print(
-                f"{entry['checkpoint']} (step {entry['step']}): held-out action loss "
-                f"{entry['val_action_loss']:.5f} on {entry['windows']} windows of "
-                f"{entry['held_out_episodes']} episodes of {entry['dataset']}"
-            )
+        print("\n".join(map(held_out_line, held_out)))
         if args.json is not None:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             write_json(args.json, {"held_out": held_out})

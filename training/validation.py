@@ -164,3 +164,12 @@ def held_out_losses(runs, device) -> list[dict]:
             }
         )
     return results
+
+
+def held_out_line(entry: dict) -> str:
+    """One entry of held_out_losses as evaluate.py --no-env prints it."""
+    return (
+        f"{entry['checkpoint']} (step {entry['step']}): held-out action loss "
+        f"{entry['val_action_loss']:.5f} on {entry['windows']} windows of "
+        f"{entry['held_out_episodes']} episodes of {entry['dataset']}"
+    )

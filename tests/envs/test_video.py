@@ -1,5 +1,6 @@
 """Filming evaluation episodes: the frames an MP4 holds, and scores unchanged by filming."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -7,7 +8,15 @@ import torch
 from agents import DecisionModel, DecisionModelConfig, build_backbone
 from envs import evaluate_model, make_env
 from envs.rendering import choose_gl_backend
-from envs.video import FRAME_SIZE, EpisodeFilm, captioned, frame_stride, write_mp4
+from envs.video import (
+    FRAME_SIZE,
+    EpisodeFilm,
+    captioned,
+    frame,
+    frame_stride,
+    without_shadows_and_reflections,
+    write_mp4,
+)
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 
@@ -73,6 +82,18 @@ def test_filmed_episode_decodes_to_its_frames_and_scores_stay_the_same(
     # The caption band is dark, the scene below it is not.
     assert frames[0][:4].mean() < 60 < frames[0][FRAME_SIZE // 2 :].mean()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_each_env_is_drawn_in_its_own_context_whichever_was_made_last(rendering):
+    envs = []
+    for seed in (1, 2):
+        env = gym.make("Hopper-v5", render_mode="rgb_array", width=FRAME_SIZE, height=FRAME_SIZE)
+        env.reset(seed=seed)
+        envs.append(env)
+    without_shadows_and_reflections(envs[1])  # GL objects that differ from the first env's
+    first = frame(envs[0])
+    frame(envs[1])  # makes the second env's context, current from then on
+    np.testing.assert_array_equal(frame(envs[0]), first)
 
 
 def test_an_unset_gl_backend_is_chosen_and_a_missing_one_named_in_one_line(monkeypatch):
