@@ -6,6 +6,7 @@ cores, a simulator step ~0.2 ms), without shadows and reflections, which took fo
 a frame's time. Rendering reads the simulator's state and changes nothing, so the scores are
 those of the same rollout without a film."""
 
+import importlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,16 @@ from infra.atomic_files import replaced_on_success
 # Frames per second at most: every k-th step is kept so that the clip plays in real time.
 MAX_FPS = 30
 FRAME_SIZE = 256  # pixels, square; a multiple of 16, as H.264 encoders want
+
+
+def missing_package(*modules: str) -> str | None:
+    """One line naming the [video] extra when one of `modules` cannot be imported, else None."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return f"{module} is missing: pip install '.[video]' (imageio-ffmpeg, moviepy<2)"
+    return None
 
 
 def frame_stride(env: gym.Env) -> int:

@@ -11,7 +11,7 @@ from rich.console import Console
 from envs import normalized_score
 from envs.normalization import ReferenceReturns
 from envs.rendering import choose_gl_backend
-from envs.video import EpisodeFilm, captioned, write_mp4
+from envs.video import EpisodeFilm, captioned, missing_package, write_mp4
 from infra.error_text import error_line
 
 
@@ -22,11 +22,9 @@ class VideoRequest:
     """The first episode of this many envs, at each target return."""
 
 
-def usable(request: VideoRequest | None, console: Console) -> VideoRequest | None:
-    """The request if its folder can be written and MuJoCo can render here; otherwise None,
-    after one line saying why (the evaluation goes on without videos)."""
-    if request is None:
-        return None
+def usable(request: VideoRequest, console: Console) -> VideoRequest | None:
+    """The request if its folder can be written, the [video] extra is installed and MuJoCo can
+    render here; otherwise None, after one line saying why (the evaluation goes on without)."""
     try:
         request.folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=request.folder).close()
@@ -38,7 +36,7 @@ def usable(request: VideoRequest | None, console: Console) -> VideoRequest | Non
             markup=False,
         )
         return None
-    problem = choose_gl_backend()
+    problem = missing_package("imageio_ffmpeg") or choose_gl_backend()
     if problem is not None:
         console.print(
             f"warning: {problem}; evaluating without videos", soft_wrap=True, markup=False

@@ -12,7 +12,7 @@ from torch.utils.tensorboard import SummaryWriter
 from envs import evaluate_model, normalized_score
 from envs.normalization import ReferenceReturns
 from envs.rendering import choose_gl_backend
-from envs.video import EpisodeFilm, captioned
+from envs.video import EpisodeFilm, captioned, missing_package
 
 TAG = "videos/eval"
 
@@ -22,7 +22,8 @@ class EvaluationClips:
         self.every = every
         self.settings = dict(env_id=env_id, target_return=targets[0], mode=mode, seed=seed)
         self.references = references
-        problem = choose_gl_backend() if every else None
+        # TensorBoard's add_video encodes with moviepy 1 (moviepy.editor)
+        problem = (missing_package("moviepy.editor") or choose_gl_backend()) if every else None
         if problem is not None:
             print(f"note: no evaluation clips: {problem}", file=sys.stderr)
             self.every = 0
