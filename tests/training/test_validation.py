@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import evaluate
@@ -14,6 +15,7 @@ from datasets import load_dataset
 from datasets.collect import Episode
 from datasets.minari_writing import write_dataset
 from envs import make_env
+from infra.checkpoint_files import load_checkpoint
 from training import Args
 from training.validation import SUMMARY_NAME, Validation, held_out_episodes
 
@@ -180,3 +182,20 @@ def test_a_dataset_too_small_to_hold_one_episode_out_trains_after_one_line(
     notes = [line for line in capsys.readouterr().err.splitlines() if "validation off" in line]
     assert len(notes) == 1 and "too few to hold out 0.001" in notes[0]
     assert (run_dir / "checkpoint.pt").is_file() and not (run_dir / SUMMARY_NAME).exists()
+
+
+def test_validating_changes_nothing_in_training(tmp_path, learnable):
+    """The same weights whether the held-out loss was taken every step or never (dropout on:
+    validation draws no random numbers), and after a resume in the middle."""
+    base = ["--dataset", learnable, *TINY, "--val-fraction", "0.1", "--steps", "4"]
+    often, rarely, resumed = tmp_path / "often", tmp_path / "rarely", tmp_path / "resumed"
+    assert train.main([*base, "--val-every", "1", "--out-dir", str(often)]) == 0
+    assert train.main([*base, "--val-every", "1000", "--out-dir", str(rarely)]) == 0
+    assert train.main([*base[:-1], "2", "--val-every", "1", "--out-dir", str(resumed)]) == 0
+    assert train.main(["--resume", str(resumed), "--steps", "4"]) == 0
+    weights = [
+        load_checkpoint(run / "checkpoint.pt")["model"]["state_dict"]
+        for run in (often, rarely, resumed)
+    ]
+    for name, tensor in weights[0].items():
+        assert torch.equal(tensor, weights[1][name]) and torch.equal(tensor, weights[2][name])
