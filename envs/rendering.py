@@ -3,6 +3,7 @@
 MuJoCo and PyOpenGL bind to one platform per process, at the first render, so each candidate is
 tried in a short child process (about a second) before this process commits to it."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -38,7 +39,9 @@ def works(backend: str) -> bool:
 
 def choose_gl_backend() -> str | None:
     """Set MUJOCO_GL (and PyOpenGL's platform) to the first backend that works here, or to the
-    user's own choice if that works; returns a one-line reason when none does (else None)."""
+    user's own choice if that works; returns a one-line reason when none does (else None).
+    Call it before this process renders anything."""
+    load_triton_first()
     chosen = os.environ.get("MUJOCO_GL", "").strip().lower()
     candidates = (chosen,) if chosen in BACKENDS else BACKENDS
     for backend in candidates:
@@ -49,3 +52,11 @@ def choose_gl_backend() -> str | None:
     packages = " or ".join(PACKAGES.get(backend, backend) for backend in candidates)
     tried = "MUJOCO_GL=" + "/".join(candidates)
     return f"no offscreen OpenGL for MuJoCo ({tried} failed): install {packages} (Debian)"
+
+
+def load_triton_first() -> None:
+    """Triton (an optional dependency, which torch imports lazily, e.g. when an optimiser is
+    made) carries its own LLVM: imported after Mesa's software renderer has loaded the
+    system's LLVM, it kills the process with a segmentation fault. Imported first, both work."""
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
