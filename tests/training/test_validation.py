@@ -16,7 +16,7 @@ from datasets.collect import Episode
 from datasets.minari_writing import write_dataset
 from envs import make_env
 from infra.checkpoint_files import load_checkpoint
-from training import Args
+from training import Args, args_from_dict, args_to_dict
 from training.validation import SUMMARY_NAME, Validation, held_out_episodes
 
 TINY = ["--backbone.d-model", "16", "--backbone.n-layers", "1", "--batch-size", "8"]
@@ -199,3 +199,10 @@ def test_validating_changes_nothing_in_training(tmp_path, learnable):
     ]
     for name, tensor in weights[0].items():
         assert torch.equal(tensor, weights[1][name]) and torch.equal(tensor, weights[2][name])
+
+
+def test_a_run_from_before_validation_resumes_without_holding_episodes_out():
+    saved = args_to_dict(Args())
+    del saved["val_fraction"], saved["val_seed"]  # config.json of an older run
+    assert args_from_dict(saved).val_fraction == 0.0
+    assert Args().val_fraction == 0.02
