@@ -18,10 +18,12 @@ import tyro
 from rich.console import Console
 
 from envs.evaluation import Mode
-from infra.atomic_files import atomic_write
+from infra.atomic_files import atomic_write, write_json
 from infra.device import resolve_device
 from infra.errors import InputError, UsageError
 from scoring import evaluate_runs, load_runs, print_table, render_chart
+from scoring.videos import VideoRequest, usable
+from training.validation import held_out_line, held_out_losses
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,14 @@ class EvaluationArgs:
     """Write a PNG chart here: normalised score per target, published scores as lines."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the model runs (auto: CUDA when available)."""
+    video: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
+    """Write an MP4 of the first episode at each target return into this folder (pip install
+    '.[video]'; MUJOCO_GL=egl, else osmesa). Scores are those of the same rollout unfilmed."""
+    video_episodes: int = 1
+    """With --video: film the first episode of this many envs at each target return."""
+    no_env: bool = False
+    """Report each checkpoint's action loss on its run's held-out episodes (train.py
+    --val-fraction) instead of rolling it out: no environment is made."""
 
 
 def validate(args: EvaluationArgs) -> None:
@@ -61,6 +71,8 @@ def validate(args: EvaluationArgs) -> None:
         raise UsageError("give at least one run folder or checkpoint file")
     if args.episodes <= 0:
         raise UsageError(f"--episodes must be positive, got {args.episodes}")
+    if args.video_episodes <= 0:
+        raise UsageError(f"--video-episodes must be positive, got {args.video_episodes}")
     if args.target_returns is not None and not all(map(math.isfinite, args.target_returns)):
         raise UsageError(f"--target-returns must be finite numbers, got {args.target_returns}")
     if args.target_returns == ():
@@ -80,16 +92,26 @@ def main(argv: list[str] | None = None) -> None:
         validate(args)
         device = resolve_device(args.device)
         runs = load_runs(args.runs, device)
+        held_out = held_out_losses(runs, device) if args.no_env else None
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    if held_out is not None:
+        print("\n".join(map(held_out_line, held_out)))
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            write_json(args.json, {"held_out": held_out})
+        return
+    log = Console(stderr=True)
+    videos = usable(VideoRequest(args.video, args.video_episodes), log) if args.video else None
     report = evaluate_runs(
         runs,
         episodes=args.episodes,
         target_returns=args.target_returns,
         mode=args.mode,
         seed=args.seed,
-        console=Console(stderr=True),
+        console=log,
+        videos=videos,
     )
     # Everything is rendered before anything is written.
     outputs: list[tuple[Path, bytes]] = []

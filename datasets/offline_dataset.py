@@ -1,5 +1,6 @@
 """A whole offline dataset in memory: the steps of all episodes, concatenated."""
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,9 +60,7 @@ class OfflineDataset:
         episode_starts = np.concatenate([[0], np.cumsum(episode_lengths)[:-1]]).astype(np.int64)
         all_observations = np.concatenate(observations).astype(np.float32)
         all_rewards = np.concatenate(rewards)
-        # Statistics in float64: a million float32 rows would lose digits in the sums.
-        observation_mean = all_observations.mean(axis=0, dtype=np.float64)
-        observation_std = all_observations.std(axis=0, dtype=np.float64)
+        observation_mean, observation_std = observation_statistics(all_observations)
         return cls(
             dataset_id=dataset_id,
             env_id=env_id,
@@ -73,11 +72,43 @@ class OfflineDataset:
             - np.repeat(episode_starts, episode_lengths),
             episode_starts=episode_starts,
             episode_lengths=episode_lengths,
-            observation_mean=observation_mean.astype(np.float32),
-            observation_std=np.maximum(observation_std, MIN_OBSERVATION_STD).astype(np.float32),
+            observation_mean=observation_mean,
+            observation_std=observation_std,
             ref_min_score=ref_min_score,
             ref_max_score=ref_max_score,
         )
+
+    def select_episodes(self, episodes: np.ndarray) -> "OfflineDataset":
+        """The dataset of these episodes (indices, in the order given) alone, with their own
+        observation statistics."""
+        lengths = self.episode_lengths[episodes]
+        rows = np.concatenate(
+            [
+                np.arange(start, start + length)
+                for start, length in zip(self.episode_starts[episodes], lengths, strict=True)
+            ]
+        )  # (steps of the chosen episodes,)
+        observation_mean, observation_std = observation_statistics(self.observations[rows])
+        return dataclasses.replace(
+            self,
+            observations=self.observations[rows],
+            actions=self.actions[rows],
+            rewards=self.rewards[rows],
+            returns_to_go=self.returns_to_go[rows],
+            timesteps=self.timesteps[rows],
+            episode_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
+            episode_lengths=lengths,
+            observation_mean=observation_mean,
+            observation_std=observation_std,
+        )
+
+
+def observation_statistics(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std (floored at MIN_OBSERVATION_STD), both (obs_dim,) float32."""
+    # In float64: a million float32 rows would lose digits in the sums.
+    mean = observations.mean(axis=0, dtype=np.float64)
+    std = observations.std(axis=0, dtype=np.float64)
+    return mean.astype(np.float32), np.maximum(std, MIN_OBSERVATION_STD).astype(np.float32)
 
 
 def returns_to_go(rewards: np.ndarray, episode_lengths: np.ndarray) -> np.ndarray:

@@ -71,6 +71,13 @@ class WindowSampler:
         step = torch.randint(self.num_steps, (batch_size,), generator=generator).to(
             self.device, non_blocking=True
         )  # (B,) uniform over all steps = episode chosen proportionally to its length
+        return self.windows_at(step)
+
+    def windows_at(self, step: torch.Tensor) -> WindowBatch:
+        """The windows at steps `step` (B,) of the dataset (from their episodes' first steps
+        with from_episode_start), cut at their episode ends."""
+        batch_size = step.shape[0]
+        step = step.to(self.device)
         start = self._episode_start[step] if self.from_episode_start else step
         positions = start[:, None] + self._offsets  # (B, K)
         mask = positions < self._episode_end[step][:, None]  # (B, K)

@@ -7,6 +7,7 @@ import torch
 from envs.make import make_vector_env
 from envs.recurrent_policy import RecurrentPolicy
 from envs.rollout import EpisodeStats, episode_quotas, rollout
+from envs.video import FRAME_SIZE, EpisodeFilm
 from envs.windowed_policy import WindowedPolicy
 
 Mode = Literal["recurrent", "windowed"]
@@ -26,18 +27,20 @@ def evaluate_model(
     mode: Mode = "recurrent",
     seed: int = 0,
     num_envs: int | None = None,
+    film: EpisodeFilm | None = None,
 ) -> EpisodeStats:
     """Roll `model` out for `episodes` episodes of `env_id`, asking for `target_return`.
 
     mode "recurrent" steps the backbone one step at a time, carrying its state; "windowed"
     re-runs the model over the last `model.config.context_length` steps at every step.
     Env i of the `num_envs` (default: min(episodes, MAX_ENVS)) is reset with seed + i and runs
-    a fixed share of the episodes, so the result depends on `seed` alone."""
+    a fixed share of the episodes, so the result depends on `seed` alone. `film` films the
+    first episode of its first envs (the scores stay those of the same rollout unfilmed)."""
     if mode not in ("recurrent", "windowed"):
         raise ValueError(f"unknown mode {mode!r}; expected 'recurrent' or 'windowed'")
     num_envs = min(episodes, MAX_ENVS) if num_envs is None else num_envs
     quotas = episode_quotas(episodes, num_envs)
-    envs = make_vector_env(env_id, num_envs)
+    envs = make_vector_env(env_id, num_envs, render_size=None if film is None else FRAME_SIZE)
     if mode == "recurrent":
         space = envs.single_action_space
         policy = RecurrentPolicy(model, target_return, num_envs, space.low, space.high)
@@ -48,7 +51,7 @@ def evaluate_model(
     was_training = model.training
     model.eval()
     try:
-        return rollout(envs, policy, quotas, seed)
+        return rollout(envs, policy, quotas, seed, film)
     finally:
         model.train(was_training)
         envs.close()

@@ -77,6 +77,7 @@ def make_vector_env(
     autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP,
     max_episode_steps: int | None = None,
     vectorization: Literal["sync", "async"] = "sync",
+    render_size: int | None = None,
 ) -> gym.vector.VectorEnv:
     """`num_envs` copies of `env_id`, stepped in this process by default (synchronous
     vectorisation: for cheap MuJoCo envs on a few cores it beats subprocesses several times
@@ -84,9 +85,13 @@ def make_vector_env(
 
     SAME_STEP autoreset: a finished env's next observation is already the new episode's first;
     the final observation is in info["final_obs"]. `max_episode_steps` overrides the env's
-    own time limit (1000 for these MuJoCo envs)."""
+    own time limit (1000 for these MuJoCo envs). `render_size`: the envs can render
+    render_size × render_size RGB frames (each makes its GL context at its first render only)."""
     if num_envs <= 0:
         raise ValueError(f"num_envs must be positive, got {num_envs}")
+    rendering = {} if render_size is None else {"render_mode": "rgb_array"}
+    if render_size is not None:
+        rendering |= {"width": render_size, "height": render_size}
     with _v4_made_quietly():
         return gym.make_vec(
             env_id_for(env_id),
@@ -94,4 +99,5 @@ def make_vector_env(
             vectorization_mode=vectorization,
             vector_kwargs={"autoreset_mode": autoreset_mode},
             max_episode_steps=max_episode_steps,
+            **rendering,
         )

@@ -52,13 +52,14 @@ def episode_quotas(episodes: int, num_envs: int) -> np.ndarray:
 
 
 def rollout(
-    envs: gym.vector.VectorEnv, policy: Policy, quotas: np.ndarray, seed: int
+    envs: gym.vector.VectorEnv, policy: Policy, quotas: np.ndarray, seed: int, film=None
 ) -> EpisodeStats:
     """Run quotas[i] episodes in env i, calling the policy once per step for all envs.
 
     Envs that have met their quota keep stepping (a vector env steps all of its envs) but their
     episodes are not counted. `envs` must autoreset in the same step (SAME_STEP), so that the
-    observation after a terminal step already belongs to the next episode."""
+    observation after a terminal step already belongs to the next episode. `film` (an
+    envs.video.EpisodeFilm) is shown every step; it films and changes nothing."""
     if envs.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
         raise ValueError("rollout needs a vector env with AutoresetMode.SAME_STEP")
     num_envs = envs.num_envs
@@ -67,6 +68,8 @@ def rollout(
 
     observations, _ = envs.reset(seed=seed)  # env i is seeded with seed + i
     policy.reset(np.ones(num_envs, dtype=bool))
+    if film is not None:
+        film.start(envs)
     remaining = quotas.copy()
     running_return = np.zeros(num_envs)
     running_length = np.zeros(num_envs, dtype=np.int64)
@@ -82,6 +85,8 @@ def rollout(
             running_return += np.where(counted, rewards, 0.0)
             running_length += counted
             ended = terminated | truncated
+            if film is not None:
+                film.step(envs, rewards, ended)
             for env in np.flatnonzero(ended & counted):
                 finished[env].append((float(running_return[env]), int(running_length[env])))
             running_return[ended] = 0.0

@@ -26,6 +26,7 @@ from scoring.results import (
 )
 from scoring.runs import TrainedModel
 from scoring.statistics import over_episodes, summarize
+from scoring.videos import VideoRequest, film_for, save_clips
 
 
 def evaluate_runs(
@@ -36,9 +37,11 @@ def evaluate_runs(
     mode: Mode,
     seed: int | None,
     console: Console,
+    videos: VideoRequest | None = None,
 ) -> EvaluationReport:
     """Every run rolled out at every target return; env i of a run is reset with seed + i, or
-    with the run's own training seed + i when `seed` is None."""
+    with the run's own training seed + i when `seed` is None. `videos`: film the first episodes
+    of every run at every target (scoring.videos)."""
     dataset = runs[0].payload["dataset"]
     env_id = dataset["env_id"]
     references = reference_returns(env_id, dataset["ref_min_score"], dataset["ref_max_score"])
@@ -50,6 +53,7 @@ def evaluate_runs(
     for index, run in enumerate(runs):
         results, env_seeds = [], ()
         for target in targets:
+            film = film_for(videos)
             stats = evaluate_model(
                 run.model,
                 env_id=env_id,
@@ -57,6 +61,7 @@ def evaluate_runs(
                 episodes=episodes,
                 mode=mode,
                 seed=run.training_seed if seed is None else seed,
+                film=film,
             )
             env_seeds = tuple(stats.env_seeds.tolist())
             scores = normalized_score(stats.returns, references.ref_min, references.ref_max)
@@ -68,6 +73,15 @@ def evaluate_runs(
                     tuple(stats.lengths.tolist()),
                     tuple(scores.tolist()),
                     summary,
+                    save_clips(
+                        film,
+                        videos,
+                        run_name=run.name,
+                        backbone=run.backbone,
+                        target=target,
+                        references=references,
+                        console=console,
+                    ),
                 )
             )
             console.print(

@@ -24,6 +24,8 @@ class TargetResult:
     normalized_scores: tuple[float, ...]
     summary: ScoreSummary
     """Over the episodes."""
+    videos: tuple[str, ...] = ()
+    """MP4s of the first episode of the first envs (evaluate.py --video)."""
 
 
 @dataclass(frozen=True)

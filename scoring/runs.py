@@ -26,6 +26,17 @@ class TrainedModel:
         return self.payload["model"]["spec"]["backbone"]["type"]
 
     @property
+    def name(self) -> str:
+        """The run folder's name (the file's, for a checkpoint elsewhere), and the member's seed."""
+        stem = (
+            self.checkpoint.parent.name
+            if self.checkpoint.name == "checkpoint.pt"
+            else (self.checkpoint.stem)
+        )
+        member = "members" in self.payload and self.training_seed is not None
+        return f"{stem}__seed-{self.training_seed}" if member else stem
+
+    @property
     def record(self) -> SeedRecord:
         return seed_record(self.checkpoint, self.payload, self.training_seed)
 

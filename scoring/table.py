@@ -22,23 +22,29 @@ def print_table(report: EvaluationReport, console: Console) -> None:
     table.add_column("mode", no_wrap=True)
     for column in ("target", "score") + (("seeds", "95% CI") if several_runs else ()):
         table.add_column(column, justify="right", no_wrap=True)
+    filmed = any(result.videos for run in report.runs for result in run.results)
+    if filmed:
+        table.add_column("videos", overflow="fold")
     for group in report.groups:
-        for target in group.targets:
+        for number, target in enumerate(group.targets):
             summary = target.summary
-            seeds = [str(len(group.runs)), _interval(summary)] if several_runs else []
+            cells = [str(len(group.runs)), _interval(summary)] if several_runs else []
+            videos = [report.runs[index].results[number].videos for index in group.runs]
+            cells += ["\n".join(path for paths in videos for path in paths)] if filmed else []
             table.add_row(
                 report.dataset,
                 group.label,
                 report.mode,
                 f"{target.target_return:g}",
                 f"{summary.mean:.1f} ± {summary.std:.1f}",
-                *seeds,
+                *cells,
             )
         table.add_section()
     label = "published*" if report.replica else "published"
     for published in report.published:
         spread = "" if published.std is None else f" ± {published.std:.1f}"
         blank = ["", ""] if several_runs else []
+        blank += [""] if filmed else []
         score = f"{published.mean:.1f}{spread}"
         target = f"{published_target(report.env_id):g}"
         table.add_row(report.d4rl_counterpart, published.method, label, target, score, *blank)

@@ -5,7 +5,9 @@ return (the env's highest by default, the one CORL reports). Per cell (dataset Ã
 mode), two scores, always labelled:
 - last: the final checkpoint, evaluated with `final_eval_episodes` episodes (the headline);
 - best: the best of the periodic evaluations during training (TensorBoard
-  eval/normalized_score_<target>, `eval_episodes` episodes each, in the first mode).
+  eval/normalized_score_<target>, `eval_episodes` episodes each, in the first mode), chosen by
+  score; or, in a suite with keep_best_val, the checkpoint of lowest validation loss, evaluated
+  as the last (first mode), chosen without looking at any score.
 Over seeds: mean and 95% t-interval (scoring.statistics.over_runs). Over the suite: IQM and mean
 with stratified-bootstrap 95% CIs, and performance profiles, from rliable (Agarwal et al. 2021)."""
 
@@ -96,10 +98,23 @@ def run_scores(suite: Suite, runs_root: Path) -> tuple[dict, dict, dict]:
             last = first_target_score(reports[mode], index) if mode in reports else None
             # Periodic evaluations ran in the first mode only (the last of them at the end).
             best = None
-            if mode == suite.eval_modes[0] and curve and last is not None:
-                best = max(value for _, value in curve)
+            if mode == suite.eval_modes[0] and last is not None:
+                best = best_score(suite, run_dir, mode, index, curve)
             scores[dataset, backbone, seed, mode] = {"last": last, "best": best}
     return scores, curves, evaluated
+
+
+def best_score(suite: Suite, run_dir: Path, mode: str, index: int, curve) -> float | None:
+    """The run's "best" score: its best-validation checkpoint's (keep_best_val), else the best
+    periodic evaluation's; None when it has none."""
+    if suite.keep_best_val:
+        path = eval_path(run_dir, mode, best_val=True)
+        return (
+            first_target_score(read_evaluation(run_dir, mode, True), index)
+            if path.is_file()
+            else None
+        )
+    return max((value for _, value in curve), default=None)
 
 
 def seed_scores(seeds: list[int], scores: list[float]) -> SeedScores:

@@ -21,10 +21,13 @@ SCHEMA_VERSION = 2
 SCORE_NOTE = (
     "D4RL-normalised score of a run = its mean over the evaluation episodes at the first target "
     "return (the environment's highest, as CORL reports). last = the final checkpoint (the "
-    "headline); best = the best periodic evaluation during training (first mode only). Cells: "
-    "mean over seeds ± half-width of the 95% t-interval over seeds (a single seed: its score, "
-    "no interval)."
+    "headline); best = {best} (first mode only). Cells: mean over seeds ± half-width of the 95% "
+    "t-interval over seeds (a single seed: its score, no interval)."
 )
+BEST_BY = {
+    False: "the best periodic evaluation during training, chosen by score",
+    True: "the checkpoint with the lowest held-out validation loss, chosen without any score",
+}
 REPLICA_LABEL = "published, on D4RL data"
 
 
@@ -94,7 +97,7 @@ def build_report(
     return SuiteReport(
         suite=suite,
         environments={dataset: report.env_id for dataset, report in evaluated.items()},
-        score_note=SCORE_NOTE,
+        score_note=SCORE_NOTE.format(best=BEST_BY[suite.keep_best_val]),
         normalization_notes={
             dataset: report.normalization.note for dataset, report in evaluated.items()
         },
@@ -164,7 +167,12 @@ def _tables(report: SuiteReport):
     modes = report.suite.eval_modes
     yield from ((f"Last checkpoint, {mode} rollouts", mode, "last") for mode in modes)
     if any(cell.best.summary is not None for cell in report.cells):
-        yield (f"Best periodic evaluation, {modes[0]} rollouts", modes[0], "best")
+        title = (
+            "Best checkpoint, chosen by validation loss"
+            if report.suite.keep_best_val
+            else "Best periodic evaluation, chosen by score"
+        )
+        yield (f"{title}, {modes[0]} rollouts", modes[0], "best")
 
 
 def _interval_text(estimate) -> str:

@@ -10,6 +10,7 @@ from infra.errors import UsageError
 from infra.locks import Lock, acquire_lock
 from scoring import EvaluationReport
 from suite.spec import Suite, check_same_suite, suite_from_mapping, translated_keys
+from training.validation import BEST_CHECKPOINT_NAME
 
 SUITE_FILE = "suite.json"
 FAILED_FILE = "failed.json"
@@ -62,8 +63,16 @@ class ResultsFolder:
             file.write(content)
 
 
-def eval_path(run_dir: Path, mode: str) -> Path:
-    return run_dir / f"eval-{mode}.json"
+def eval_path(run_dir: Path, mode: str, best_val: bool = False) -> Path:
+    """The evaluation of the last checkpoint, or with `best_val` of the checkpoint with the
+    lowest validation loss (train.py --keep-best-val)."""
+    return run_dir / f"eval-{'best-val-' if best_val else ''}{mode}.json"
+
+
+def best_val_checkpoint(run_dir: Path) -> Path | None:
+    """The run's checkpoint at its lowest validation loss, if it kept one."""
+    path = run_dir / BEST_CHECKPOINT_NAME
+    return path if path.is_file() else None
 
 
 def trained_steps(run_dir: Path) -> int:
@@ -75,9 +84,17 @@ def trained_steps(run_dir: Path) -> int:
 
 
 def is_complete(run_dir: Path, suite: Suite) -> bool:
-    """Trained to the end and evaluated in every mode: nothing left to do."""
-    return all(eval_path(run_dir, mode).is_file() for mode in suite.eval_modes) and (
-        trained_steps(run_dir) == suite.steps
+    """Trained to the end and evaluated in every mode (and its best-validation checkpoint in
+    the first): nothing left to do."""
+    best_val_missing = (
+        suite.keep_best_val
+        and best_val_checkpoint(run_dir) is not None
+        and not eval_path(run_dir, suite.eval_modes[0], best_val=True).is_file()
+    )
+    return (
+        all(eval_path(run_dir, mode).is_file() for mode in suite.eval_modes)
+        and trained_steps(run_dir) == suite.steps
+        and not best_val_missing
     )
 
 
@@ -104,9 +121,11 @@ def failure(run_dir: Path) -> str | None:
     return f"{recorded['error']} (traceback: {run_dir.parent.name}/{run_dir.name}/{FAILED_FILE})"
 
 
-def read_evaluation(run_dir: Path, mode: str) -> EvaluationReport:
-    """The run's final evaluation in `mode` (written by the suite's worker)."""
-    return EvaluationReport.from_json(json.loads(eval_path(run_dir, mode).read_text()))
+def read_evaluation(run_dir: Path, mode: str, best_val: bool = False) -> EvaluationReport:
+    """The run's final evaluation in `mode` (written by the suite's worker); with `best_val`,
+    that of its checkpoint at the lowest validation loss."""
+    path = eval_path(run_dir, mode, best_val)
+    return EvaluationReport.from_json(json.loads(path.read_text()))
 
 
 def first_target_score(report: EvaluationReport, index: int = 0) -> float:

@@ -23,6 +23,7 @@ from infra.error_text import first_line
 from infra.locks import lock_holder
 from scoring import evaluate_runs, load_runs
 from suite.results_folder import (
+    best_val_checkpoint,
     clear_failure,
     eval_path,
     first_target_score,
@@ -79,6 +80,8 @@ def run_one(task: RunTask, events=None, where: str = "") -> RunOutcome:
             start = time.perf_counter()
             scores.append(evaluate_once(task, mode))
             evaluate_seconds += time.perf_counter() - start
+        if task.args.get("keep_best_val") and best_val_checkpoint(task.run_dir) is not None:
+            evaluate_once(task, task.eval_modes[0], best_val=True)
     except INTERRUPTIONS:
         return RunOutcome(task.name, "interrupted")
     except Exception as error:  # noqa: BLE001 (any failure ends this run only, with its line)
@@ -118,13 +121,15 @@ def train_or_resume(task: RunTask, done: int) -> None:
     )
 
 
-def evaluate_once(task: RunTask, mode: str) -> float:
-    """Evaluate the final checkpoint in `mode` (once: a saved evaluation is read back)."""
-    path = eval_path(task.run_dir, mode)
+def evaluate_once(task: RunTask, mode: str, best_val: bool = False) -> float:
+    """Evaluate the final checkpoint in `mode` (once: a saved evaluation is read back); with
+    `best_val`, the checkpoint of lowest validation loss, with as many episodes."""
+    path = eval_path(task.run_dir, mode, best_val)
     if not path.is_file():
         args = training.args_from_dict(task.args)
+        checkpoint = best_val_checkpoint(task.run_dir) if best_val else task.run_dir
         report = evaluate_runs(
-            load_runs((task.run_dir,), resolve_device(args.device)),
+            load_runs((checkpoint,), resolve_device(args.device)),
             episodes=task.eval_episodes,
             target_returns=args.target_returns,
             mode=mode,
@@ -132,4 +137,4 @@ def evaluate_once(task: RunTask, mode: str) -> float:
             console=Console(quiet=True),
         )
         write_json(path, report.to_json())
-    return first_target_score(read_evaluation(task.run_dir, mode))
+    return first_target_score(read_evaluation(task.run_dir, mode, best_val))

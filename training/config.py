@@ -55,10 +55,17 @@ class Role(enum.Enum):
         return self is Role.EXPERIMENT
 
 
-def setting(default, role: Role, suite_key: str | None = None):
+_DEFAULT = object()
+
+
+def setting(default, role: Role, suite_key: str | None = None, absent=_DEFAULT):
     """An Args field: its default, its Role, and, for a setting a benchmark suite decides for
-    each run itself, the suite's own key that decides it (e.g. `datasets` for `dataset`)."""
-    return dataclasses.field(default=default, metadata={"role": role, "suite_key": suite_key})
+    each run itself, the suite's own key that decides it (e.g. `datasets` for `dataset`).
+    `absent`: the value that a config.json written before the setting existed implies, when it
+    is not the default (e.g. no held-out episodes)."""
+    absent = default if absent is _DEFAULT else absent
+    metadata = {"role": role, "suite_key": suite_key, "absent": absent}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,19 @@ class Args:
     """Where periodic evaluation runs: inline (training waits for it) or in the background.
     background: a CPU process evaluates a snapshot of the weights while training goes on.
     auto: background on cuda, inline on cpu."""
+    video_every: int = setting(0, Role.INCIDENTAL)
+    """Log a clip of an evaluation episode (first target return, env 0) to TensorBoard
+    (videos/eval) every this many steps (the first member of --seeds); 0: never.
+    Needs '.[video]'."""
+    val_fraction: float = setting(0.02, Role.EXPERIMENT, absent=0.0)
+    """Fraction of the dataset's episodes held out of training for the validation loss (chosen
+    with --val-seed); 0 turns validation off."""
+    val_seed: int = setting(0, Role.EXPERIMENT)
+    """Chooses the held-out episodes: the same for every member of --seeds and on --resume."""
+    val_every: int = setting(1_000, Role.INCIDENTAL)
+    """Log the action loss on all held-out windows (val/action_loss) every this many steps."""
+    keep_best_val: bool = setting(False, Role.INCIDENTAL)
+    """Also keep checkpoint_best_val.pt: the weights at the lowest validation loss so far."""
 
 
 def role_of(name: str) -> Role:
@@ -162,8 +182,11 @@ def args_to_dict(args: Args) -> dict:
 def args_from_dict(fields: dict) -> Args:
     """Args from config.json's form (settings it lacks, from an older run, take defaults)."""
     hints = typing.get_type_hints(Args)
+    absent = {name: field.metadata["absent"] for name, field in ARGS_FIELDS.items()}
     values = {
-        name: from_plain(hints[name], value) for name, value in fields.items() if name != "backbone"
+        name: from_plain(hints[name], value)
+        for name, value in (absent | fields).items()
+        if name != "backbone"
     }
     return Args(backbone=config_from_spec(fields["backbone"]), **values)
 
@@ -182,6 +205,7 @@ def validate(args: Args) -> None:
         "eval_every",
         "checkpoint_every",
         "log_every",
+        "val_every",
         "warmup_steps",
         "learning_rate",
         "grad_clip",
@@ -193,6 +217,10 @@ def validate(args: Args) -> None:
         raise UsageError(f"--weight-decay must be >= 0, got {args.weight_decay}")
     if args.eval_episodes < 0:
         raise UsageError(f"--eval-episodes must be >= 0, got {args.eval_episodes}")
+    if not 0 <= args.val_fraction <= 0.5:
+        raise UsageError(f"--val-fraction must be in [0, 0.5], got {args.val_fraction}")
+    if args.video_every < 0:
+        raise UsageError(f"--video-every must be >= 0, got {args.video_every}")
     if args.from_episode_start and args.context_length > 1000:
         raise UsageError(f"--context-length {args.context_length} exceeds the 1000-step episodes")
     if args.seeds is not None and not args.seeds:

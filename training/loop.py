@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -19,11 +20,13 @@ from infra.progress import ProgressDisplay
 from training.checkpointing import dataset_summary
 from training.config import Args, args_to_dict, validate
 from training.errors import Interrupted, NonFiniteLoss
+from training.evaluation_clips import EvaluationClips
 from training.interrupts import StopRequests
 from training.members import Members
 from training.periodic_evaluation import PeriodicEvaluation
 from training.run_folder import open_run_folder
 from training.single_model import SingleModel
+from training.validation import BEST_CHECKPOINT_NAME, Validation
 
 
 def train(args: Args) -> Path:
@@ -51,13 +54,18 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
     dropout; members draw theirs from generators seeded with (seed, step)) and owns the CPU
     generators its windows come from, saved in checkpoints so that they resume anywhere;
     evaluation resets env i with seed + i. Nothing reads numpy's global generator."""
+    validation = Validation(args, dataset, device, run_dir)  # held-out episodes, --val-fraction
+    training_set = validation.training_set
     sampler = WindowSampler(
-        dataset, args.context_length, device=device, from_episode_start=args.from_episode_start
+        training_set, args.context_length, device=device, from_episode_start=args.from_episode_start
     )
-    trainee = (SingleModel if args.seeds is None else Members)(args, dataset, sampler, device)
+    trainee = (SingleModel if args.seeds is None else Members)(args, training_set, sampler, device)
     start = 0
     if checkpoint is not None:
         start = trainee.restore(checkpoint, str(run_dir / "checkpoint.pt"))
+    validation.resume(start)
+    if validation.note and start == 0:  # once per run
+        print(f"note: {validation.note}", file=sys.stderr)
     evaluation = periodic_evaluation(args, dataset, device)
     writer = SummaryWriter(run_dir, purge_step=start + 1 if start else None)  # drop lost steps
     if start == 0:
@@ -71,10 +79,13 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
             summary=dataset_summary(dataset),
             device=device,
             evaluation=evaluation,
+            clips=evaluation_clips(args, dataset),
+            validation=validation,
             writer=writer,
         )
         evaluation.drain(writer, wait=True)
-        log_hyperparameters(writer, args, {**evaluation.latest, **scalars}, step)
+        final = {**evaluation.latest, **validation.latest, **scalars}
+        log_hyperparameters(writer, args, final, step)
     finally:
         evaluation.close()
         writer.close()
@@ -98,6 +109,18 @@ def periodic_evaluation(args: Args, dataset, device) -> PeriodicEvaluation:
     )
 
 
+def evaluation_clips(args: Args, dataset) -> EvaluationClips:
+    """A filmed episode logged to TensorBoard every args.video_every steps (0: never)."""
+    return EvaluationClips(
+        args.video_every,
+        env_id=dataset.env_id,
+        targets=args.target_returns or default_target_returns(dataset.env_id),
+        mode=args.eval_mode,
+        seed=args.seed,
+        references=reference_returns(dataset.env_id, dataset.ref_min_score, dataset.ref_max_score),
+    )
+
+
 def log_settings(writer: SummaryWriter, args: Args) -> None:
     """Every setting as a markdown table, under TensorBoard's text tab (as CleanRL does)."""
     rows = "\n".join(f"|{k}|{v}|" for k, v in args_to_dict(args).items())
@@ -113,10 +136,12 @@ def run_steps(
     summary: dict,
     device: torch.device,
     evaluation: PeriodicEvaluation,
+    clips: EvaluationClips,
+    validation: Validation,
     writer: SummaryWriter,
 ) -> tuple[int, dict[str, float]]:
-    """Steps start + 1 to args.steps: optimise, then log, evaluate and checkpoint as often as
-    args say. Returns the last step and its loss scalars. SIGINT/SIGTERM finish the current
+    """Steps start + 1 to args.steps: optimise, then log, evaluate, validate and checkpoint as
+    often as args say. Returns the last step and its loss scalars. SIGINT/SIGTERM finish the current
     step, write a checkpoint and raise Interrupted."""
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     trainee.train()
@@ -140,17 +165,29 @@ def run_steps(
             if args.eval_episodes > 0 and (step % args.eval_every == 0 or step == args.steps):
                 evaluation.submit(trainee.models(), step)
                 evaluation.drain(writer)
+            if clips.due(step):
+                clips.log(trainee.models(), step, writer)
+            if validation.due(step):
+                improved = validation.record(trainee.models(), step, writer)
+                if improved and args.keep_best_val:  # the lowest held-out loss so far
+                    write_checkpoint(run_dir / BEST_CHECKPOINT_NAME, trainee, step, args, summary)
             stopping = stop.signal_number is not None
             if step % args.checkpoint_every == 0 or step == args.steps or stopping:
                 scalars = checked_scalars(run_dir, trainee, loss, step)
                 writer.flush()
-                payload = trainee.payload(step, config=args_to_dict(args), dataset=summary)
-                save_checkpoint(run_dir / "checkpoint.pt", payload)
+                write_checkpoint(run_dir / "checkpoint.pt", trainee, step, args, summary)
             progress.update(step)
             if stopping:
                 evaluation.drain(writer, wait=True)
                 raise Interrupted(step, run_dir, stop.signal_number)
     return step, scalars
+
+
+def write_checkpoint(
+    path: Path, trainee: SingleModel | Members, step: int, args: Args, summary: dict
+) -> None:
+    """The trainee at `step`, with every setting and the dataset's summary, written atomically."""
+    save_checkpoint(path, trainee.payload(step, config=args_to_dict(args), dataset=summary))
 
 
 def log_losses(

@@ -22,6 +22,8 @@ def another_value(name: str) -> tuple[str, object]:
         return f'"{choice}"', choice
     if annotation is bool:
         return str(not default).lower(), not default
+    if name == "val_fraction":  # a fraction up to 0.5
+        return "0.25", 0.25
     if annotation in (int, float):
         value = annotation(default * 2 + 1)
         return str(value), value
