@@ -18,9 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
+import os
 import tempfile
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
@@ -42,13 +44,15 @@ def decision_model(backbone: str, d_model: int, n_layers: int) -> DecisionModel:
     return DecisionModel(config, backbone_model).eval()
 
 
-def onnx_session(program, step: PolicyStep, folder: Path) -> ort.InferenceSession:
+def onnx_session(program, step: PolicyStep, folder: Path) -> tuple[ort.InferenceSession, int]:
+    """The session on one thread, and the number of operators in the graph written."""
     path = folder / "policy.onnx"
     write_onnx(program, path, policy_metadata(step))
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return session, len(onnx.load(path).graph.node)
 
 
 def session_steps(session, step: PolicyStep, generator, block: int):
@@ -112,7 +116,7 @@ def measure(backbone: str, args, folder: Path) -> dict:
     low, high = -np.ones(ACTION_DIM), np.ones(ACTION_DIM)
     step = PolicyStep(model, low, high)
     program = export_program(step)
-    session = onnx_session(program, step, folder)
+    session, operators = onnx_session(program, step, folder)
     generator = np.random.default_rng(0)
     recurrent = RecurrentPolicy(model, TARGET_RETURN, 1, low, high)
     windowed = WindowedPolicy(model, TARGET_RETURN, 1, OBSERVATION_DIM, ACTION_DIM)
@@ -127,6 +131,7 @@ def measure(backbone: str, args, folder: Path) -> dict:
     ms = {name: 1e3 * value / args.block for name, value in seconds.items()}
     return {
         "backbone": backbone,
+        "onnx_operators": operators,
         **{f"{name}_ms": value for name, value in ms.items()},
         "eager_over_onnx": ms["eager"] / ms["onnxruntime"],
         "torch_export_over_onnx": ms["torch_export"] / ms["onnxruntime"],
@@ -153,6 +158,9 @@ def main() -> None:
         sys.exit(2)
     with tempfile.TemporaryDirectory() as folder:
         rows = [measure(backbone, args, Path(folder)) for backbone in args.backbones]
+    # The machine's load over the last 1, 5 and 15 minutes: on a shared machine it inflates
+    # every time (the ratios within a row hold better).
+    load_average = [round(value, 2) for value in os.getloadavg()]
     min_gru = next((row for row in rows if row["backbone"] == "min-gru"), None)
     target = None
     if min_gru is not None:
@@ -164,7 +172,8 @@ def main() -> None:
         }
     payload = {
         "benchmark": "policy_step",
-        "environment": environment(device) | {"onnxruntime": ort.__version__},
+        "environment": environment(device)
+        | {"onnxruntime": ort.__version__, "load_average": load_average},
         "settings": {
             "d_model": args.d_model,
             "n_layers": args.n_layers,

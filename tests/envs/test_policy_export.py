@@ -162,3 +162,17 @@ def test_the_state_layout_says_how_each_tensor_starts():
     assert transformer["layer0.0"].shape == (-1, 60, 16)  # the keys' ring
     s4 = {t.name: t for t in state_layout(small_model("s4"))}
     assert s4["layer0.0"].shape[-1] == 2  # complex modes as (re, im)
+
+
+@pytest.mark.parametrize("backbone", ["min-gru", pytest.param("min-lstm", marks=pytest.mark.slow)])
+def test_lerp_and_softplus_export_without_branches(backbone, tmp_path):
+    """minGRU's and minLSTM's state update (lerp) and minLSTM's gate (softplus) are written as
+    3 operators each: the stock translations branch (Less or Greater, then Where), and at batch
+    1 a step's time is ONNX Runtime's cost per operator."""
+    onnx = pytest.importorskip("onnx")
+    step = PolicyStep(small_model(backbone), -np.ones(ACT_DIM), np.ones(ACT_DIM))
+    path = tmp_path / "policy.onnx"
+    write_onnx(export_program(step), path, policy_metadata(step))
+    operators = {node.op_type for node in onnx.load(path).graph.node}
+    assert operators.isdisjoint({"Less", "Greater", "Where"})
+    assert ("Softplus" in operators) == (backbone == "min-lstm")
