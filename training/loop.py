@@ -17,7 +17,7 @@ from infra.cpu_threads import ThreadsForFreeCores
 from infra.device import resolve_device
 from infra.errors import UsageError
 from infra.progress import ProgressDisplay
-from training.checkpointing import dataset_summary
+from training.checkpointing import dataset_summary, recorded_threads
 from training.config import Args, args_to_dict, validate
 from training.errors import Interrupted, NonFiniteLoss
 from training.interrupts import StopRequests
@@ -75,9 +75,12 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
         rows = "\n".join(f"|{k}|{v}|" for k, v in args_to_dict(args).items())
         writer.add_text("config", f"|setting|value|\n|-|-|\n{rows}")
     summary = dataset_summary(dataset)
+    cpu_threads = ThreadsForFreeCores(recorded_threads(checkpoint), adapt=args.adapt_threads)
 
     def write_checkpoint(step: int) -> None:
-        payload = trainee.payload(step, config=args_to_dict(args), dataset=summary)
+        payload = trainee.payload(
+            step, config=args_to_dict(args), dataset=summary, cpu_threads=cpu_threads.count
+        )
         save_checkpoint(run_dir / "checkpoint.pt", payload)
 
     def checked(loss: torch.Tensor, step: int) -> dict[str, float]:
@@ -95,8 +98,8 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
     step, scalars = start, {}
     try:
         progress = ProgressDisplay(run_dir.name, args.steps, completed=start)
-        # fewer threads while other processes keep cores busy
-        with StopRequests() as stop, progress, ThreadsForFreeCores() as cpu_threads:
+        # fewer threads while other processes keep cores busy (a resumed run: as it started)
+        with StopRequests() as stop, progress, cpu_threads:
             window_start = time.perf_counter()
             for step in range(start + 1, args.steps + 1):
                 cpu_threads.adjust()
