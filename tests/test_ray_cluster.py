@@ -18,12 +18,7 @@ import pytest
 import benchmark
 from suite.results_folder import trained_steps
 from tests.helpers.processes import alive, stop_process_tree
-from tests.helpers.ray_clusters import (
-    FAST_NODE_FAILURE,
-    kill_node,
-    loopback_cluster,
-    ray_environment,
-)
+from tests.helpers.ray_clusters import FAST_NODE_FAILURE, kill_node, loopback_cluster, ray_environment
 
 pytestmark = pytest.mark.slow
 
