@@ -47,7 +47,7 @@ def require_cpu_kernel(field: str) -> None:
     try:
         library()
     except BuildError as error:
-        message = f'{field} "cpu" needs a C++ compiler ({error}): set CXX or use "fused"'
+        message = f'{field} "cpu" cannot be used here: {error}; use "fused"'
         raise ConfigError(message) from None
 
 
