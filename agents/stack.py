@@ -9,6 +9,7 @@ A state is a tuple of tensors (a mixer's) or of tuples (the stack's), always bat
 `reset_rows` can restart some sequences of a batch while the others go on.
 """
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -42,6 +43,9 @@ class BackboneConfig:
         # Every field's type first (a suite file or a Python caller may hand in anything),
         # then each backbone's own constraints (its __post_init__ calls this one first).
         check_field_types(self, name_of=lambda name: f"{type(self).__name__}.{name}")
+        for name, value in vars(self).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{type(self).__name__}.{name} must be finite, got {value}")
         if self.d_model <= 0 or self.n_layers <= 0:
             raise ConfigError(
                 f"d_model and n_layers must be positive, got {self.d_model}, {self.n_layers}"

@@ -10,7 +10,7 @@ A watcher process (in a session of its own: Ctrl-C in the terminal does not reac
 every process this one starts during the block, and theirs, from /proc (Linux; elsewhere it
 finds none). When the block ends, or this process ends without leaving it, every noted
 process still running gets SIGTERM, SIGKILL `GRACE_SECONDS` later, and `folder` is removed.
-A process started and ended between two looks (0.2 s apart) is never seen, and needs none."""
+A process started and ended between two looks (0.5 s apart) is never seen, and needs none."""
 
 import contextlib
 import os
@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.5
 GRACE_SECONDS = 3.0
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -177,6 +177,10 @@ def validate(args: Args) -> None:
         check_field_types(args, name_of=flag)
     except ConfigError as error:
         raise UsageError(str(error)) from None
+    for name in ARGS_FIELDS:
+        value = getattr(args, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{flag(name)} must be a finite number, got {value}")
     for name in (
         "steps",
         "batch_size",

@@ -87,9 +87,12 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
         scalars = trainee.loss_scalars(loss)
         for tag, value in scalars.items():
             if not math.isfinite(value):
+                kept = "checkpoint.pt keeps the last finite state"
+                if not (run_dir / "checkpoint.pt").exists():
+                    kept = "no checkpoint was written before it"
                 raise NonFiniteLoss(
-                    f"{run_dir}: {tag} is {value} at step {step}; checkpoint.pt keeps the last "
-                    "finite state (try a lower --learning-rate)"
+                    f"{run_dir}: {tag} is {value} at step {step}; {kept} (try a lower "
+                    "--learning-rate)"
                 )
         return scalars
 
