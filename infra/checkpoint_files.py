@@ -70,7 +70,8 @@ def _unreadable(path: Path, error: Exception) -> CheckpointError:
     text = str(error)
     if _UNPICKLER_REASON in text:
         text = text.split(_UNPICKLER_REASON, 1)[1]
-    reason = first_line(text) or type(error).__name__
+    # torch's first sentence; what follows it is advice for torch's own users
+    reason = first_line(text).split(". ", 1)[0] or type(error).__name__
     if "weights_only" in reason:  # torch's advice to turn the check off: never ours to give
         reason = "torch cannot read it as tensors and plain values"
     return CheckpointError(f"{path}: unreadable checkpoint (corrupted or truncated?): {reason}")
