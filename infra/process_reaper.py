@@ -62,6 +62,7 @@ def processes_end_with_this_one(folder: Path) -> Iterator[None]:
     finally:
         watcher.terminate()  # end what is left now
         watcher.wait()
+        shutil.rmtree(folder, ignore_errors=True)  # a watcher ended before it began to watch
 
 
 class _BlockEnded(Exception):
