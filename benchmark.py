@@ -22,8 +22,9 @@ from typing import Annotated, Literal
 
 import tyro
 
+from datasets.errors import BuildWorkerDied
 from infra.errors import InputError, UsageError
-from infra.stop_signals import Stopped
+from infra.stop_signals import Stopped, stop_signals_raise
 from suite.pipeline import Execution, run_suite, write_report
 from suite.report import SuiteReport
 from suite.results_folder import ResultsFolder
@@ -131,7 +132,8 @@ def run(command: Run) -> int:
         command.d4rl_dir,
     )
     try:
-        content = run_suite(suite_of(command), command.out_dir, execution)
+        with stop_signals_raise():  # also while datasets are built and the report is written
+            content = run_suite(suite_of(command), command.out_dir, execution)
     except (Stopped, KeyboardInterrupt) as interruption:
         again = shlex.join(["python", *sys.argv])
         print(f"interrupted; continue with: {again}", file=sys.stderr)
@@ -149,7 +151,13 @@ def exit_status(content: SuiteReport, results: Path) -> int:
 
 
 def report(command: Report) -> int:
-    content = write_report(ResultsFolder(command.results))
+    try:
+        with stop_signals_raise():
+            content = write_report(ResultsFolder(command.results))
+    except Stopped as interruption:  # each report file is whole: the old one or the new one
+        again = shlex.join(["python", *sys.argv])
+        print(f"interrupted; render the report again with: {again}", file=sys.stderr)
+        return 128 + interruption.signal_number
     print(f"report: {command.results / 'report.md'}")
     return exit_status(content, command.results)
 
@@ -163,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BuildWorkerDied as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ target return; nothing about training needs to be given.
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,32 @@ def validate(args: EvaluationArgs) -> None:
         raise UsageError(f"--target-returns must be finite numbers, got {args.target_returns}")
     if args.target_returns == ():
         raise UsageError("--target-returns needs at least one value")
-    for output in (args.json, args.chart):
-        if output is not None and output.is_dir():
-            raise UsageError(f"{output} is a folder; give a file path")
+    for flag, output in (("--json", args.json), ("--chart", args.chart)):
+        if output is not None:
+            check_writable(flag, output)
+
+
+def check_writable(flag: str, path: Path) -> None:
+    """Before any rollout, without writing anything: the file's nearest existing folder is a
+    folder this process may write in (the missing ones below it are made when writing)."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; give a file path")
+    existing = next(folder for folder in path.parents if folder.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: the folder {existing} is not writable")
+
+
+def write_output(flag: str, path: Path, content: bytes) -> None:
+    """`content` written atomically; a failure is one line and exit 2."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as file:
+            file.write(content)
+    except OSError as error:
+        print(f"error: {flag} {path}: cannot write it: {error.strerror}", file=sys.stderr)
+        sys.exit(2)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,17 +137,13 @@ def main(argv: list[str] | None = None) -> None:
         console=log,
         videos=videos,
     )
-    # Everything is rendered before anything is written.
-    outputs: list[tuple[Path, bytes]] = []
+    # The results first: a chart that cannot be drawn or written loses none of them.
     if args.json is not None:
-        outputs.append((args.json, (json.dumps(report.to_json(), indent=2) + "\n").encode()))
-    if args.chart is not None:
-        outputs.append((args.chart, render_chart(report)))
-    for path, content in outputs:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as file:
-            file.write(content)
+        content = (json.dumps(report.to_json(), indent=2) + "\n").encode()
+        write_output("--json", args.json, content)
     print_table(report, console)
+    if args.chart is not None:
+        write_output("--chart", args.chart, render_chart(report))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ A state is a tuple of tensors (a mixer's) or of tuples (the stack's), always bat
 `reset_rows` can restart some sequences of a batch while the others go on.
 """
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -47,6 +48,9 @@ class BackboneConfig:
         if getattr(self, "scan", None) in RENAMED_SCANS:
             object.__setattr__(self, "scan", RENAMED_SCANS[self.scan])
         check_field_types(self, name_of=lambda name: f"{type(self).__name__}.{name}")
+        for name, value in vars(self).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{type(self).__name__}.{name} must be finite, got {value}")
         if self.d_model <= 0 or self.n_layers <= 0:
             raise ConfigError(
                 f"d_model and n_layers must be positive, got {self.d_model}, {self.n_layers}"

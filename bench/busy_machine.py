@@ -1,7 +1,7 @@
 """Training steps per second on an idle machine and beside competing processes: torch's threads
-as train.py sizes them to the free cores (infra.cpu_threads), against a fixed count of threads
-that wait as libgomp does by default, passively (OMP_WAIT_POLICY=PASSIVE) or after a short spin
-(GOMP_SPINCOUNT=10000), and against one thread.
+as train.py sizes them to the free cores at a run's start (infra.cpu_threads), against a fixed
+count of threads that wait as libgomp does by default, passively (OMP_WAIT_POLICY=PASSIVE) or
+after a short spin (GOMP_SPINCOUNT=10000), and against one thread.
 
     python bench/busy_machine.py [--competitors 2] [--repeats 3] [--json PATH]
 
@@ -34,7 +34,11 @@ def configurations(threads: int) -> dict[str, tuple[int, bool, dict]]:
     """name -> (torch threads, sized to the free cores?, environment variables; None: unset)."""
     clean = dict.fromkeys(("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
     return {
-        f"up to {threads} threads, sized to the free cores (train.py)": (threads, True, clean),
+        f"up to {threads} threads, sized to the free cores at the start (train.py)": (
+            threads,
+            True,
+            clean,
+        ),
         f"{threads} threads, default wait": (threads, False, clean),
         f"{threads} threads, PASSIVE": (threads, False, clean | {"OMP_WAIT_POLICY": "PASSIVE"}),
         f"{threads} threads, GOMP_SPINCOUNT=10000": (
@@ -67,8 +71,8 @@ def child(threads: int, sized: bool, steps: int) -> None:
     from training.single_model import SingleModel
 
     torch.set_num_threads(threads)
-    cpu_threads = ThreadsForFreeCores()
-    cpu_threads.enabled &= sized
+    # sized: the count train.py chooses at the start (the competitors are running by then)
+    cpu_threads = ThreadsForFreeCores(count=None if sized else threads)
     args = Args()
     dataset = load_dataset(args.dataset)
     cpu = torch.device("cpu")
@@ -79,13 +83,15 @@ def child(threads: int, sized: bool, steps: int) -> None:
         cpu_threads.adjust()  # as train.py's loop does
         trainee.optimize(trainee.loss(0))
 
-    warm_until = time.perf_counter() + 2 * cpu_threads.every_seconds
-    while time.perf_counter() < warm_until:  # caches, and a first thread count
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    print(json.dumps({"steps_per_second": steps / (time.perf_counter() - start)}))
+    with cpu_threads:
+        warm_until = time.perf_counter() + 2 * cpu_threads.every_seconds
+        while time.perf_counter() < warm_until:  # caches
+            step()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+    seconds = time.perf_counter() - start
+    print(json.dumps({"steps_per_second": steps / seconds, "threads": cpu_threads.count}))
 
 
 def main() -> None:

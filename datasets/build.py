@@ -22,7 +22,7 @@ import tyro
 from datasets.build_progress import collection_progress
 from datasets.build_staging import staging_folder
 from datasets.collect import CollectionTask, Episode, collect_all
-from datasets.errors import DatasetError
+from datasets.errors import BuildWorkerDied, DatasetError
 from datasets.minari_store import local_root
 from datasets.minari_writing import check_dataset_id, move_into_place, write_dataset
 from datasets.policy import load_policy
@@ -237,6 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except BuildWorkerDied as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     except Stopped as stop:
         # The workers are stopped and the staging folder removed; a build starts from scratch.
         again = shlex.join(

@@ -7,11 +7,13 @@ import queue
 import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from datasets.errors import BuildWorkerDied
 from datasets.policy import load_policy
 from envs.make import make_vector_env
 from infra.environment import environment_variables
@@ -138,9 +140,14 @@ def collect_all(
                 _, pending = wait(pending, timeout=0.2)
             _drain(progress, on_steps)
             return [future.result() for future in futures]
-        except BaseException:
+        except BaseException as error:
             for process in set(multiprocessing.active_children()) - before:  # the pool's
                 process.terminate()
+            if isinstance(error, BrokenProcessPool):
+                raise BuildWorkerDied(
+                    "a worker process building the dataset died (killed from outside, or out"
+                    " of memory?); run the command again"
+                ) from None
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

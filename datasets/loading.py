@@ -3,6 +3,7 @@
 import minari
 import numpy as np
 
+from datasets.d4rl_names import d4rl_env_level, d4rl_file_name
 from datasets.errors import DatasetError
 from datasets.minari_store import BUNDLED_ROOT, HDF5_FILE_NAME, dataset_ids, local_root
 from datasets.offline_dataset import OfflineDataset
@@ -59,10 +60,16 @@ def _open(dataset_id: str) -> minari.MinariDataset:
         where = local if (local / "data").is_dir() else bundled
         raise DatasetError(f"cannot read dataset {dataset_id!r} at {where}: {error}") from error
     known = sorted(set(dataset_ids(local_root())) | set(dataset_ids(BUNDLED_ROOT)))
+    hint = f"`minari download {dataset_id}` (needs network) or build one with `{BUILD_HINT}`"
+    if (env_level := d4rl_env_level(dataset_id)) is not None:
+        env, level = env_level
+        hint = (
+            f"`python -m datasets.import_d4rl {d4rl_file_name(env, level)} --env {env} "
+            f"--level {level}` (from D4RL's own file)"
+        )
     raise DatasetError(
         f"dataset {dataset_id!r} not found in {local_root()} (MINARI_DATASETS_PATH) nor in "
-        f"{BUNDLED_ROOT}; available: {', '.join(known) or 'none'}; get it with "
-        f"`minari download {dataset_id}` (needs network) or build one with `{BUILD_HINT}`"
+        f"{BUNDLED_ROOT}; available: {', '.join(known) or 'none'}; get it with {hint}"
     )
 
 

@@ -1,11 +1,13 @@
 """Where Minari datasets live: the user's local store and the datasets bundled with the project."""
 
+import os
 import warnings
 from pathlib import Path
 
 import minari
 from minari.storage import get_dataset_path
 
+from datasets.errors import DatasetError
 from infra.environment import environment_variables
 
 # A Minari store (same folder layout as ~/.minari/datasets) inside the project.
@@ -14,8 +16,16 @@ HDF5_FILE_NAME = "main_data.hdf5"  # Minari's name for the data file of an hdf5 
 
 
 def local_root() -> Path:
-    """The local Minari store: MINARI_DATASETS_PATH, else ~/.minari/datasets (Minari's rule)."""
-    return get_dataset_path()
+    """The local Minari store: MINARI_DATASETS_PATH, else ~/.minari/datasets (Minari's rule),
+    made when missing; DatasetError when it is not a folder or cannot be made."""
+    try:
+        return get_dataset_path()
+    except OSError as error:
+        where = os.environ.get("MINARI_DATASETS_PATH") or "~/.minari/datasets"
+        reason = "not a folder" if isinstance(error, FileExistsError) else error.strerror
+        raise DatasetError(
+            f"the Minari dataset store {where} (MINARI_DATASETS_PATH) cannot be used: {reason}"
+        ) from None
 
 
 def minari_root(root: Path):

@@ -62,11 +62,16 @@ def load_policy(path: str | Path) -> GaussianMLPPolicy:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"policy file {path} not found")
+    if not zipfile.is_zipfile(path):  # else numpy would try it as a pickle, and say so
+        raise DatasetError(f"policy file {path} is not a .npz archive (a zip file of arrays)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except ValueError as error:  # object arrays need pickle, which is refused
-        raise DatasetError(f"policy file {path} is malformed: {error}") from error
+        raise DatasetError(
+            f"policy file {path} is refused: it holds object arrays (pickled Python objects),"
+            " and rebuilding them could run code from the file"
+        ) from error
     except (OSError, zipfile.BadZipFile, EOFError) as error:
         raise DatasetError(f"policy file {path} is not a readable .npz archive: {error}") from error
     try:

@@ -75,7 +75,7 @@ def rollout(
     running_length = np.zeros(num_envs, dtype=np.int64)
     finished: list[list[tuple[float, int]]] = [[] for _ in range(num_envs)]
     # fewer threads while other processes keep cores busy
-    with ThreadsForFreeCores() as cpu_threads:
+    with ThreadsForFreeCores(adapt=True) as cpu_threads:  # rollouts are not resumed
         while remaining.any():
             cpu_threads.adjust()
             actions = policy.act(observations)

@@ -6,7 +6,7 @@ as possibly unsafe (rebuilding an object runs code); a file that is not a whole 
 reported as damaged. The two are told apart by reading the pickle stream itself, not by the
 wording of torch's message, which changes between releases."""
 
-import pickle
+import io
 import pickletools
 import re
 import zipfile
@@ -55,13 +55,14 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 def _unreadable(path: Path, error: Exception) -> CheckpointError:
-    """A file torch.load refused: well-formed but naming objects other than plain data
-    (refused, possibly unsafe), or not a whole checkpoint (damaged)."""
-    globals_named = _pickled_globals(path)
-    if isinstance(error, pickle.UnpicklingError) and globals_named is not None:
+    """A file torch.load refused: a pickle stream naming objects other than plain data
+    (refused, possibly unsafe), whatever its protocol (0-5) and layout (torch's zip, its older
+    layout, a bare pickle), or not a whole checkpoint (damaged)."""
+    globals_named = _pickled_globals(path) or []
+    foreign = [name for name in globals_named if not name.startswith(_PLAIN_MODULES)]
+    if foreign:
         named = _NAMED_GLOBAL.search(str(error))
-        foreign = [name for name in globals_named if not name.startswith(_PLAIN_MODULES)]
-        what = named.group(1) if named else ", ".join(foreign) or "an object"
+        what = named.group(1) if named and named.group(1) in foreign else ", ".join(foreign)
         return CheckpointError(
             f"{path}: refused: it holds objects other than tensors and plain values ({what}),"
             " and rebuilding them would run code from the file (possibly unsafe); not loaded"
@@ -69,25 +70,43 @@ def _unreadable(path: Path, error: Exception) -> CheckpointError:
     text = str(error)
     if _UNPICKLER_REASON in text:
         text = text.split(_UNPICKLER_REASON, 1)[1]
-    reason = first_line(text) or type(error).__name__
+    # torch's first sentence; what follows it is advice for torch's own users
+    reason = first_line(text).split(". ", 1)[0] or type(error).__name__
+    if "weights_only" in reason:  # torch's advice to turn the check off: never ours to give
+        reason = "torch cannot read it as tensors and plain values"
     return CheckpointError(f"{path}: unreadable checkpoint (corrupted or truncated?): {reason}")
 
 
 def _pickled_globals(path: Path) -> list[str] | None:
-    """The 'module.name' of every global the checkpoint's pickle stream names, read without
-    unpickling anything; None when the file is not a torch zip holding a whole pickle stream."""
+    """The 'module.name' of every global the checkpoint's pickle streams name, read without
+    unpickling anything; None when not even one whole pickle stream is there."""
     try:
         with zipfile.ZipFile(path) as archive:
             name = next(n for n in archive.namelist() if n.endswith("/data.pkl"))
-            stream = archive.read(name)
-        names, strings = [], []
-        for opcode, argument, _ in pickletools.genops(stream):
-            if opcode.name == "GLOBAL":
-                names.append(argument.replace(" ", "."))
-            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                names.append(f"{strings[-2]}.{strings[-1]}")
-            elif isinstance(argument, str):
-                strings.append(argument)
-        return names
-    except (zipfile.BadZipFile, StopIteration, ValueError, OSError):
+            data = archive.read(name)
+    except (zipfile.BadZipFile, StopIteration):
+        data = path.read_bytes()  # torch's older layout (pickles, then storages), or a pickle
+    except OSError:
         return None
+    return _globals_in_streams(data)
+
+
+def _globals_in_streams(data: bytes) -> list[str] | None:
+    """The globals named by the pickle streams at the start of `data`, one after another (the
+    older layout has five before its raw storages); None when the first is not whole."""
+    names: list[str] | None = None
+    stream = io.BytesIO(data)
+    while stream.tell() < len(data):
+        found, strings = [], []
+        try:
+            for opcode, argument, _ in pickletools.genops(stream):
+                if opcode.name in ("GLOBAL", "INST"):  # protocols 0-3: "module name"
+                    found.append(argument.replace(" ", "."))
+                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:  # protocols 4-5
+                    found.append(f"{strings[-2]}.{strings[-1]}")
+                elif isinstance(argument, str):
+                    strings.append(argument)
+        except Exception:  # noqa: BLE001 (not a pickle from here on: raw storage bytes or damage)
+            break
+        names = (names or []) + found
+    return names

@@ -3,7 +3,7 @@ clean up and say in one line how to continue, instead of dying with a traceback.
 
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -30,6 +30,31 @@ def stop_signals_raise() -> Iterator[None]:
     previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
     try:
         yield
+    finally:
+        for number, action in previous.items():
+            signal.signal(number, action)
+
+
+@contextlib.contextmanager
+def stop_signals_recorded() -> Iterator[Callable[[], None]]:
+    """As stop_signals_raise, but the first SIGINT or SIGTERM is only recorded: the block calls
+    the function it is given between calls into extension code (e.g. ray.wait), which raises
+    Stopped then. Raised inside such a call, the handler's exception would come out as a
+    SystemError."""
+    received: list[int] = []
+
+    def handler(signal_number, frame):
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
+        received.append(signal_number)
+
+    def raise_if_stopped() -> None:
+        if received:
+            raise Stopped(received[0])
+
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
+    try:
+        yield raise_if_stopped
     finally:
         for number, action in previous.items():
             signal.signal(number, action)

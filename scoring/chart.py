@@ -13,6 +13,17 @@ PUBLISHED_MARKERS = ("D", "s", "^", "v", "P", "X")
 
 
 def render_chart(report: EvaluationReport) -> bytes:
+    import matplotlib.pyplot as plt
+
+    figure = chart_figure(report)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")  # the note below, too
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def chart_figure(report: EvaluationReport):
+    """The chart as a matplotlib Figure (its caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,7 +31,9 @@ def render_chart(report: EvaluationReport) -> bytes:
 
     targets = report.target_returns
     figure, axes = plt.subplots(figsize=(6.4, 5.6))
-    drawn = _draw_groups(axes, report, plt.cm.tab10.colors)
+    # Where published scores share a target's slot, the groups move left to make room for them.
+    beside = published_target(report.env_id) in targets and bool(report.published)
+    drawn = _draw_groups(axes, report, plt.cm.tab10.colors, beside)
     drawn += _draw_anchors(axes, report)
     drawn += _draw_published(axes, report, plt.cm.Set2.colors)
     low, high = min(drawn), max(drawn)
@@ -38,21 +51,21 @@ def render_chart(report: EvaluationReport) -> bytes:
         title += f"\npublished: on D4RL's {report.d4rl_counterpart}"
         title += " (this dataset is a replica of it)" if report.replica else ""
     axes.set_title(title, fontsize=9)
-    # Below the axes: inside, the legend would hide the lines it names.
-    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
-    figure.text(0.01, 0.01, report.normalization.note, fontsize=6, wrap=True)
+    # Below the axes: inside, the legend would hide the lines it names; the note goes below it.
+    legend = axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    plt.close(figure)
-    return buffer.getvalue()
+    figure.canvas.draw()  # where the legend ended up
+    bottom = legend.get_window_extent().transformed(figure.transFigure.inverted()).y0
+    figure.text(0.01, bottom - 0.01, report.normalization.note, fontsize=6, wrap=True, va="top")
+    return figure
 
 
-def _draw_groups(axes, report: EvaluationReport, colors) -> list[float]:
-    """Each group's score per target, side by side within each target's slot; returns the
-    values drawn (error bars included)."""
+def _draw_groups(axes, report: EvaluationReport, colors, beside: bool) -> list[float]:
+    """Each group's score per target, side by side within each target's slot (its left part
+    when published scores stand `beside` them); returns the values drawn (error bars included)."""
     groups = report.groups
-    slot = 0.6 / len(groups)
+    width, centre = (0.4, -0.15) if beside else (0.6, 0.0)
+    slot = width / len(groups)
     drawn = []
     for number, (group, color) in enumerate(zip(groups, colors, strict=False)):
         summaries = [target.summary for target in group.targets]
@@ -64,7 +77,7 @@ def _draw_groups(axes, report: EvaluationReport, colors) -> list[float]:
             errors = np.array([summary.ci_high - summary.mean for summary in summaries])
             spread = f"95% t-interval over {len(group.runs)} seeds"
         axes.errorbar(
-            np.arange(len(summaries)) + (number - (len(groups) - 1) / 2) * slot,
+            np.arange(len(summaries)) + centre + (number - (len(groups) - 1) / 2) * slot,
             means,
             yerr=errors,
             fmt="o",
@@ -117,8 +130,8 @@ def _draw_published(axes, report: EvaluationReport, colors) -> list[float]:
         if slot is None:
             axes.axhline(published.mean, linestyle="--", linewidth=1, color=color, label=label)
         else:
-            # Beside the groups, at the right of the target's slot: one column per score.
-            x = slot + 0.3 + 0.035 * number
+            # Beside the groups, in the right part of the target's slot: a column per score.
+            x = slot + 0.15 + 0.05 * number
             marker = PUBLISHED_MARKERS[number % len(PUBLISHED_MARKERS)]
             axes.errorbar(
                 [x], [published.mean], yerr=[std], fmt=marker, color=color, capsize=3, label=label

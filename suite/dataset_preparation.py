@@ -44,19 +44,22 @@ def missing_datasets(
     """The datasets to build or import; raises UsageError for one that can be neither found nor
     made, naming the D4RL file (and the suite) that is missing."""
     missing = [dataset for dataset in datasets if not is_available(dataset)]
+    d4rl = [dataset for dataset in missing if d4rl_env_level(dataset) is not None]
+    if d4rl and d4rl_dir is None:
+        names = ", ".join(d4rl_file_name(*d4rl_env_level(dataset)) for dataset in d4rl)
+        raise UsageError(
+            f"{len(d4rl)} dataset(s) must be imported: give --d4rl-dir, a folder holding D4RL's "
+            f"{names}"
+        )
+    absent = [d4rl_file(dataset, d4rl_dir).name for dataset in d4rl]
+    absent = [name for name in absent if not (d4rl_dir / name).is_file()]
+    if absent:
+        raise UsageError(
+            f"{d4rl_dir} lacks {len(absent)} D4RL file(s) suite {suite_name!r} imports "
+            f"datasets from (D4RL's own file names): {', '.join(absent)}"
+        )
     for dataset in missing:
-        if d4rl_env_level(dataset) is not None:
-            if d4rl_dir is None:
-                file_name = d4rl_file_name(*d4rl_env_level(dataset))
-                raise UsageError(
-                    f"dataset {dataset!r} must be imported: give --d4rl-dir, a folder holding "
-                    f"D4RL's {file_name}"
-                )
-            if not d4rl_file(dataset, d4rl_dir).is_file():
-                raise UsageError(
-                    f"{d4rl_file(dataset, d4rl_dir)} not found: suite {suite_name!r} imports "
-                    f"{dataset} from it (D4RL's own file name)"
-                )
+        if dataset in d4rl:
             continue
         if replica_level(dataset) is None:
             raise UsageError(

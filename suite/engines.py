@@ -16,7 +16,7 @@ import torch
 from infra.environment import environment_variables
 from infra.error_text import error_line
 from infra.parent_death import die_with_parent, orphaned
-from infra.stop_signals import stop_signals_raise
+from infra.stop_signals import stop_signals_raise, stop_signals_recorded
 from suite.results_folder import record_failure
 from suite.worker import RunOutcome, RunTask, run_one
 
@@ -162,9 +162,10 @@ def run_ray(
             on_event(events.get())
 
     try:
-        with stop_signals_raise():
+        with stop_signals_recorded() as raise_if_stopped:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                raise_if_stopped()
                 forward_events()
                 for reference in ready:
                     task = pending.pop(reference)

@@ -1,6 +1,7 @@
 """A suite from start to report: check everything, build missing datasets, run what is not done
 (skipping finished runs, resuming interrupted ones), then aggregate and write the report."""
 
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +16,7 @@ from suite.dataset_preparation import build_missing, missing_datasets
 from suite.engines import default_workers, run_local, run_ray
 from suite.progress import make_progress
 from suite.ray_cluster import check_nodes_see, connect
+from suite.ray_local import local_ray_instance
 from suite.results_folder import ResultsFolder, clear_failure, failure, is_complete
 from suite.spec import Suite
 from suite.worker import RunTask
@@ -51,8 +53,11 @@ class Prepared:
     """Ray, joined, when it runs the suite."""
 
 
-def prepare(suite: Suite, out_dir: Path, execution: Execution) -> Prepared:
-    """Every check that can refuse the command, before anything is written."""
+def prepare(
+    suite: Suite, out_dir: Path, execution: Execution, cleanup: contextlib.ExitStack
+) -> Prepared:
+    """Every check that can refuse the command, before anything is written; `cleanup` shuts
+    down the Ray it joins."""
     results = ResultsFolder(out_dir)
     if suite.seeds_together is None:
         saved = results.saved_suite()
@@ -66,32 +71,39 @@ def prepare(suite: Suite, out_dir: Path, execution: Execution) -> Prepared:
         if execution.gpus_per_run is not None and not torch.cuda.device_count():
             raise UsageError(f"--gpus-per-run {execution.gpus_per_run:g}: no GPU on this machine")
         return Prepared(suite, results, missing, ray=None)
-    return Prepared(suite, results, missing, ray=join_ray(suite, out_dir, missing, execution))
+    ray = join_ray(suite, out_dir, missing, execution, cleanup)
+    return Prepared(suite, results, missing, ray=ray)
 
 
-def join_ray(suite: Suite, out_dir: Path, missing: list[str], execution: Execution):
+def join_ray(
+    suite: Suite,
+    out_dir: Path,
+    missing: list[str],
+    execution: Execution,
+    cleanup: contextlib.ExitStack,
+):
     """Ray, once the cluster has passed every check: it answers, takes this machine's token,
-    has the GPUs asked for, and each of its nodes sees the results folder and the datasets."""
+    has the GPUs asked for, and each of its nodes sees the results folder and the datasets.
+    `cleanup` shuts it down; a local instance ends with it, leaving no process or folder."""
     # Workers import the suite from this repository and read datasets from this store, both on
     # paths every node shares.
     environment = {"PYTHONPATH": str(REPOSITORY), "MINARI_DATASETS_PATH": str(local_root())}
+    if execution.ray_address is None:
+        cleanup.enter_context(local_ray_instance())
     ray = connect(execution.ray_address, environment)
-    try:
-        if execution.gpus_per_run is not None and not ray.cluster_resources().get("GPU"):
-            raise UsageError(f"--gpus-per-run {execution.gpus_per_run:g}: the cluster has no GPU")
-        if execution.ray_address is not None:  # a local instance is this machine alone
-            shared = {"results folder": out_dir}
-            if missing:
-                shared["dataset store"] = local_root()  # the missing ones are built there
-            needed = {
-                f"dataset {dataset}": dataset_folder(dataset)
-                for dataset in suite.datasets
-                if dataset not in missing
-            }
-            check_nodes_see(ray, shared, needed)
-    except BaseException:
-        ray.shutdown()
-        raise
+    cleanup.callback(ray.shutdown)
+    if execution.gpus_per_run is not None and not ray.cluster_resources().get("GPU"):
+        raise UsageError(f"--gpus-per-run {execution.gpus_per_run:g}: the cluster has no GPU")
+    if execution.ray_address is not None:  # a local instance is this machine alone
+        shared = {"results folder": out_dir}
+        if missing:
+            shared["dataset store"] = local_root()  # the missing ones are built there
+        needed = {
+            f"dataset {dataset}": dataset_folder(dataset)
+            for dataset in suite.datasets
+            if dataset not in missing
+        }
+        check_nodes_see(ray, shared, needed)
     return ray
 
 
@@ -129,9 +141,9 @@ def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> report.Suite
     """Run the suite's pending runs and write the report; returns the report's content (whose
     `failed` lists every failed run of the folder). Raises UsageError before writing anything,
     Stopped on SIGINT/SIGTERM."""
-    prepared = prepare(suite, out_dir, execution)
-    suite, results, ray = prepared.suite, prepared.results, prepared.ray
-    try:
+    with contextlib.ExitStack() as cleanup:
+        prepared = prepare(suite, out_dir, execution, cleanup)
+        suite, results, ray = prepared.suite, prepared.results, prepared.ray
         with results.lock():
             build_missing(
                 prepared.missing, execution.policies_dir, suite.dataset_steps, execution.d4rl_dir
@@ -155,9 +167,6 @@ def run_suite(suite: Suite, out_dir: Path, execution: Execution) -> report.Suite
                 elif tasks:
                     run_local(tasks, workers, execution.threads_per_run, progress.on_event)
             return write_report(results)
-    finally:
-        if ray is not None:
-            ray.shutdown()  # a local instance ends with the suite
 
 
 def write_report(results: ResultsFolder) -> report.SuiteReport:

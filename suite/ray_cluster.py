@@ -81,6 +81,9 @@ def connect(address: str | None, environment: dict[str, str]):
             runtime_env={"env_vars": environment},
             log_to_driver=False,
             configure_logging=False,
+            **(
+                {"include_dashboard": False} if address is None else {}
+            ),  # its agents outlive a kill
         )
     except (ConnectionError, ray.exceptions.RayError, RuntimeError) as error:
         raise UsageError(f"{flag}: cannot start or join Ray: {error_line(error)}") from None

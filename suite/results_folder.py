@@ -2,6 +2,7 @@
 suite's evaluation JSON and, for a failed run, failed.json), and the report files at the top."""
 
 import json
+import time
 from pathlib import Path
 
 from infra.atomic_files import atomic_write, write_json
@@ -75,27 +76,57 @@ def best_val_checkpoint(run_dir: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+class UnreadableRun(UsageError):
+    """A run folder whose checkpoint cannot be read: kept as it is, for its user to decide."""
+
+
 def trained_steps(run_dir: Path) -> int:
-    """The step of the run's last checkpoint; 0 when there is none (or it is unreadable)."""
-    try:
-        return load_checkpoint(run_dir / "checkpoint.pt")["step"]
-    except CheckpointError:
+    """The step of the run's last checkpoint; 0 when there is none. UnreadableRun when there
+    is one that cannot be read: the folder may hold a finished run's results, so the suite
+    leaves it alone and says what the user can do."""
+    path = run_dir / "checkpoint.pt"
+    if not path.exists():
         return 0
+    try:
+        return load_checkpoint(path)["step"]
+    except CheckpointError as error:
+        raise UnreadableRun(
+            f"{error}; the run folder is kept as it is: to train this run again from step 0,"
+            f" move the folder aside (mv {run_dir} {run_dir}.unreadable) or delete it, then run"
+            " the same command again"
+        ) from error
 
 
 def is_complete(run_dir: Path, suite: Suite) -> bool:
     """Trained to the end and evaluated in every mode (and its best-validation checkpoint in
-    the first): nothing left to do."""
+    the first): nothing left to do. A run whose checkpoint is unreadable is not: its task
+    reports it as failed."""
     best_val_missing = (
         suite.keep_best_val
         and best_val_checkpoint(run_dir) is not None
         and not eval_path(run_dir, suite.eval_modes[0], best_val=True).is_file()
     )
-    return (
-        all(eval_path(run_dir, mode).is_file() for mode in suite.eval_modes)
-        and trained_steps(run_dir) == suite.steps
-        and not best_val_missing
+    if best_val_missing or not all(eval_path(run_dir, mode).is_file() for mode in suite.eval_modes):
+        return False
+    try:
+        return trained_steps(run_dir) == suite.steps
+    except UnreadableRun:
+        return False
+
+
+def set_aside_earlier_attempt(run_dir: Path) -> Path | None:
+    """A run folder without a checkpoint that holds files (an attempt killed before its first
+    checkpoint, or files a user put there) is renamed to `<run>.set-aside-<UTC time>`, never
+    deleted, so that the run starts in an empty folder; returns the new name, or None when
+    there was nothing to keep."""
+    kept = (LOCK_FILE, FAILED_FILE)
+    if not run_dir.is_dir() or all(path.name in kept for path in run_dir.iterdir()):
+        return None
+    aside = run_dir.with_name(
+        f"{run_dir.name}.set-aside-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     )
+    run_dir.rename(aside)
+    return aside
 
 
 def record_failure(run_dir: Path, line: str, details: str) -> None:

@@ -7,7 +7,6 @@ process still writing it (a run of a killed suite stopping, or the attempt befor
 
 import dataclasses
 import json
-import shutil
 import time
 import traceback
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from suite.results_folder import (
     first_target_score,
     read_evaluation,
     record_failure,
+    set_aside_earlier_attempt,
     trained_steps,
 )
 from training import errors
@@ -110,9 +110,9 @@ def train_or_resume(task: RunTask, done: int) -> None:
     if done == args.steps:
         return
     if done == 0:
-        # Killed before its first checkpoint: nothing to keep, and stale TensorBoard events
-        # would repeat steps.
-        shutil.rmtree(task.run_dir, ignore_errors=True)
+        # Killed before its first checkpoint: its TensorBoard events would repeat steps, so it
+        # starts in an empty folder; what the earlier attempt left is renamed, never deleted.
+        set_aside_earlier_attempt(task.run_dir)
         training.train(args)
         return
     saved = training.args_from_dict(json.loads((task.run_dir / "config.json").read_text()))

@@ -43,6 +43,13 @@ def training_payload(
     }
 
 
+def recorded_threads(checkpoint: dict | None) -> int | None:
+    """The CPU thread count the run started with (infra.cpu_threads): a resumed run takes it
+    again, so that its matrix products sum in the same order. None for a new run, or a
+    checkpoint written before the count was recorded."""
+    return None if checkpoint is None else checkpoint.get("cpu_threads")
+
+
 def with_current_flags(saved: dict, optimizer: torch.optim.Optimizer) -> dict:
     """The saved optimiser state with this optimiser's implementation flags (fused, foreach,
     capturable): load_state_dict would otherwise bring back those of the device it was saved

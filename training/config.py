@@ -140,6 +140,10 @@ class Args:
     compile: bool = setting(False, Role.INCIDENTAL)
     """torch.compile the model, on cuda as CUDA graphs (mode reduce-overhead).
     The first steps are slower."""
+    adapt_threads: bool = setting(False, Role.INCIDENTAL)
+    """Follow the CPU cores other processes leave free during the run (every second) instead
+    of fixing the thread count at the start: faster where the load changes, but it gives up
+    bitwise equality: a resumed run no longer matches an uninterrupted one bit for bit."""
     eval_process: Literal["auto", "inline", "background"] = setting("auto", Role.INCIDENTAL)
     """Where periodic evaluation runs: inline (training waits for it) or in the background.
     background: a CPU process evaluates a snapshot of the weights while training goes on.
@@ -198,6 +202,10 @@ def validate(args: Args) -> None:
         check_field_types(args, name_of=flag)
     except ConfigError as error:
         raise UsageError(str(error)) from None
+    for name in ARGS_FIELDS:
+        value = getattr(args, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{flag(name)} must be a finite number, got {value}")
     for name in (
         "steps",
         "batch_size",

@@ -17,7 +17,7 @@ from infra.cpu_threads import ThreadsForFreeCores
 from infra.device import resolve_device
 from infra.errors import UsageError
 from infra.progress import ProgressDisplay
-from training.checkpointing import dataset_summary
+from training.checkpointing import dataset_summary, recorded_threads
 from training.config import Args, args_to_dict, validate
 from training.errors import Interrupted, NonFiniteLoss
 from training.evaluation_clips import EvaluationClips
@@ -79,6 +79,7 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
             summary=dataset_summary(dataset),
             device=device,
             evaluation=evaluation,
+            cpu_threads=ThreadsForFreeCores(recorded_threads(checkpoint), adapt=args.adapt_threads),
             clips=evaluation_clips(args, dataset),
             validation=validation,
             writer=writer,
@@ -136,6 +137,7 @@ def run_steps(
     summary: dict,
     device: torch.device,
     evaluation: PeriodicEvaluation,
+    cpu_threads: ThreadsForFreeCores,
     clips: EvaluationClips,
     validation: Validation,
     writer: SummaryWriter,
@@ -147,8 +149,8 @@ def run_steps(
     trainee.train()
     step, scalars = start, {}
     progress = ProgressDisplay(run_dir.name, args.steps, completed=start)
-    # fewer threads while other processes keep cores busy
-    with StopRequests() as stop, progress, ThreadsForFreeCores() as cpu_threads:
+    # fewer threads while other processes keep cores busy (a resumed run: as it started)
+    with StopRequests() as stop, progress, cpu_threads:
         window_start = time.perf_counter()
         for step in range(start + 1, args.steps + 1):
             cpu_threads.adjust()
@@ -170,12 +172,16 @@ def run_steps(
             if validation.due(step):
                 improved = validation.record(trainee.models(), step, writer)
                 if improved and args.keep_best_val:  # the lowest held-out loss so far
-                    write_checkpoint(run_dir / BEST_CHECKPOINT_NAME, trainee, step, args, summary)
+                    write_checkpoint(
+                        run_dir / BEST_CHECKPOINT_NAME, trainee, step, args, summary, cpu_threads
+                    )
             stopping = stop.signal_number is not None
             if step % args.checkpoint_every == 0 or step == args.steps or stopping:
                 scalars = checked_scalars(run_dir, trainee, loss, step)
                 writer.flush()
-                write_checkpoint(run_dir / "checkpoint.pt", trainee, step, args, summary)
+                write_checkpoint(
+                    run_dir / "checkpoint.pt", trainee, step, args, summary, cpu_threads
+                )
             progress.update(step)
             if stopping:
                 evaluation.drain(writer, wait=True)
@@ -184,10 +190,18 @@ def run_steps(
 
 
 def write_checkpoint(
-    path: Path, trainee: SingleModel | Members, step: int, args: Args, summary: dict
+    path: Path,
+    trainee: SingleModel | Members,
+    step: int,
+    args: Args,
+    summary: dict,
+    cpu_threads: ThreadsForFreeCores,
 ) -> None:
-    """The trainee at `step`, with every setting and the dataset's summary, written atomically."""
-    save_checkpoint(path, trainee.payload(step, config=args_to_dict(args), dataset=summary))
+    """The trainee at `step`, with every setting, the dataset's summary and the thread count
+    (which --resume reuses, for the same sums in the same order), written atomically."""
+    config = args_to_dict(args)
+    payload = trainee.payload(step, config=config, dataset=summary, cpu_threads=cpu_threads.count)
+    save_checkpoint(path, payload)
 
 
 def log_losses(
@@ -215,9 +229,11 @@ def checked_scalars(
     scalars = trainee.loss_scalars(loss)
     for tag, value in scalars.items():
         if not math.isfinite(value):
+            kept = "checkpoint.pt keeps the last finite state"
+            if not (run_dir / "checkpoint.pt").exists():
+                kept = "no checkpoint was written before it"
             raise NonFiniteLoss(
-                f"{run_dir}: {tag} is {value} at step {step}; checkpoint.pt keeps the last "
-                "finite state (try a lower --learning-rate)"
+                f"{run_dir}: {tag} is {value} at step {step}; {kept} (try a lower --learning-rate)"
             )
     return scalars
 

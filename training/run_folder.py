@@ -20,7 +20,7 @@ def open_run_folder(args: Args) -> tuple[Path, Lock, dict | None]:
     if args.resume is None:
         run_dir = args.out_dir or default_run_folder(args)
         check_empty(run_dir)  # before taking the lock: another run's folder stays untouched
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(run_dir)
         lock = acquire_lock(run_dir / LOCK_NAME, f"run folder {run_dir}")
         try:
             check_empty(run_dir)
@@ -47,10 +47,19 @@ def default_run_folder(args: Args) -> Path:
 
 
 def check_empty(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--out-dir {run_dir} is a file; give a new or empty folder")
     if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         raise UsageError(
             f"--out-dir {run_dir} already holds files; use --resume {run_dir} or another folder"
         )
+
+
+def make_folder(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out-dir {run_dir}: cannot create it: {error.strerror}") from None
 
 
 def write_config(run_dir: Path, args: Args) -> None:

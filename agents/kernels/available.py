@@ -75,7 +75,7 @@ def refusal(impl: str, device: torch.device | None, fla_scan: bool = False) -> s
             return f'"triton" needs CUDA tensors, not {device}: use "auto"'
         return None
     if impl == "cpu" and cpu_library_error() is not None:
-        return f'"cpu" needs a C++ compiler ({cpu_library_error()}): set CXX or use "torch"'
+        return f'"cpu" cannot be used here: {cpu_library_error()}; use "torch"'
     if impl == "triton":
         packages = "fla-core and Triton" if fla_scan else "Triton"
         if not (fla_imports() if fla_scan else triton_imports()):

@@ -2,9 +2,9 @@
 README's tests, and the README stays short enough to read first."""
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import REPOSITORY as ROOT
+
 README = (ROOT / "README.md").read_text()
 CI_COMMANDS = [
     line.strip()

@@ -142,3 +142,15 @@ def test_episode_of_length_zero(minari_store):
             group[key].resize(keep, axis=0)
     with pytest.raises(DatasetError, match="episode 1 has length 0"):
         load_dataset("test/hopper/zero-v0")
+
+
+def test_a_missing_d4rl_dataset_points_to_the_import_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    with pytest.raises(DatasetError) as error:
+        load_dataset("d4rl/hopper/medium-v2")
+    message = str(error.value)
+    assert (
+        "python -m datasets.import_d4rl hopper_medium-v2.hdf5 --env hopper --level medium"
+        in message
+    )
+    assert "minari download" not in message

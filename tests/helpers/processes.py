@@ -8,15 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def descendants(pid: int) -> list[int]:
-    """Every process started by `pid`, by its children, and so on."""
-    try:
-        listed = " ".join(p.read_text() for p in Path(f"/proc/{pid}/task").glob("*/children"))
-    except OSError:  # it has just ended
-        return []
-    children = [int(child) for child in listed.split()]
-    return children + [grandchild for child in children for grandchild in descendants(child)]
+from infra.process_reaper import descendants
 
 
 def alive(pids: list[int]) -> list[int]:

@@ -1,5 +1,6 @@
-"""Torch's thread count follows the cores other processes leave free, from the machine's and
-the process's CPU time (here fed by hand), and is given back when the loop ends."""
+"""Torch's thread count is sized to the cores other processes leave free, from the machine's
+and the process's CPU time (here fed by hand): once at the start, or all along when asked to
+adapt; it is given back when the loop ends."""
 
 import pytest
 import torch
@@ -13,7 +14,11 @@ class FakeMachine:
 
     def __init__(self, monkeypatch, cores: int):
         self.now, self.machine, self.own = 0.0, 0.0, 0.0
-        monkeypatch.setattr(infra.cpu_threads.time, "monotonic", lambda: self.now)
+        self.load_at_start = 0.0  # other processes' cores while the start is read
+        monkeypatch.setattr(infra.cpu_threads, "clock", lambda: self.now)
+        monkeypatch.setattr(
+            infra.cpu_threads, "pause", lambda s: self.run(s, 0, self.load_at_start)
+        )
         monkeypatch.setattr(infra.cpu_threads, "machine_busy_seconds", lambda: self.machine)
         monkeypatch.setattr(infra.cpu_threads, "own_busy_seconds", lambda: self.own)
         monkeypatch.setattr(infra.cpu_threads.os, "sched_getaffinity", lambda _: set(range(cores)))
@@ -34,9 +39,30 @@ def threads():
     torch.set_num_threads(before)
 
 
-def test_the_count_follows_the_free_cores_and_is_given_back(monkeypatch, threads):
+@pytest.mark.parametrize("others, expected", [(0.0, 4), (1.2, 3), (3.0, 1), (4.0, 1)])
+def test_the_count_is_chosen_once_at_the_start(monkeypatch, threads, others, expected):
     machine = FakeMachine(monkeypatch, cores=4)
-    with ThreadsForFreeCores(every_seconds=1.0) as cpu_threads:
+    machine.load_at_start = others
+    with ThreadsForFreeCores() as cpu_threads:
+        assert torch.get_num_threads() == cpu_threads.count == expected
+        for load in (0.0, 3.0, 4.0, 0.0):
+            machine.run(2.0, own_cores=expected, other_cores=load)
+            cpu_threads.adjust()
+            assert torch.get_num_threads() == expected  # whatever the load does later
+    assert torch.get_num_threads() == 4
+
+
+def test_a_recorded_count_is_used_whatever_the_load(monkeypatch, threads):
+    machine = FakeMachine(monkeypatch, cores=4)
+    machine.load_at_start = 3.0
+    with ThreadsForFreeCores(count=3) as cpu_threads:
+        assert torch.get_num_threads() == cpu_threads.count == 3
+    assert torch.get_num_threads() == 4
+
+
+def test_adapting_follows_the_free_cores_and_gives_the_count_back(monkeypatch, threads):
+    machine = FakeMachine(monkeypatch, cores=4)
+    with ThreadsForFreeCores(adapt=True, every_seconds=1.0) as cpu_threads:
         machine.run(0.5, own_cores=4, other_cores=3)
         cpu_threads.adjust()
         assert torch.get_num_threads() == 4  # less than a second: nothing read yet
@@ -58,7 +84,8 @@ def test_the_count_follows_the_free_cores_and_is_given_back(monkeypatch, threads
 def test_a_count_the_user_fixed_is_left_alone(monkeypatch, threads):
     machine = FakeMachine(monkeypatch, cores=4)
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    with ThreadsForFreeCores() as cpu_threads:
+    machine.load_at_start = 3.0
+    with ThreadsForFreeCores(adapt=True) as cpu_threads:
         machine.run(2.0, own_cores=1, other_cores=3)
         cpu_threads.adjust()
-        assert not cpu_threads.enabled and torch.get_num_threads() == 4
+        assert not cpu_threads.adapt and torch.get_num_threads() == cpu_threads.count == 4

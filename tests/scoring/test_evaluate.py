@@ -134,3 +134,37 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, case
     stderr = capsys.readouterr().err.strip()
     assert stderr.startswith("error: ") and message in stderr and "\n" not in stderr
     assert not out.exists()
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_rollout(tmp_path, capsys):
+    hopper = make_run(tmp_path / "hopper", 0)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(hopper, "--episodes", 1, "--chart", tmp_path / "a-file" / "e.png")
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err.strip()
+    assert (
+        stderr
+        == f"error: --chart {tmp_path}/a-file/e.png: {tmp_path}/a-file is a file, not a folder"
+    )
+
+
+def test_a_chart_that_fails_loses_neither_the_json_nor_the_table(
+    tmp_path, capsys, monkeypatch, short_episodes
+):
+    hopper = make_run(tmp_path / "hopper", 0)
+    rollouts = evaluate.evaluate_runs
+
+    def rollouts_then_the_chart_folder_taken(*args, **kwargs):
+        (tmp_path / "charts").write_text("")  # the chart's folder became a file meanwhile
+        return rollouts(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "evaluate_runs", rollouts_then_the_chart_folder_taken)
+    chart, results = tmp_path / "charts" / "e.png", tmp_path / "e.json"
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(hopper, "--episodes", 1, "--json", results, "--chart", chart)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1].startswith(f"error: --chart {chart}: cannot")
+    assert json.loads(results.read_text())["runs"]  # written before the chart
+    assert "Hopper" in captured.out  # and the table printed

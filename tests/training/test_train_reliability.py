@@ -142,6 +142,7 @@ def test_a_diverging_loss_stops_the_run_in_one_line(tmp_path, tiny_dataset, caps
     assert train.main([*argv, "--eval-episodes", "0"]) == 1
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert message.startswith("error: ") and "losses/action_mse is nan at step 1" in message
+    assert "no checkpoint was written before it" in message  # and none claimed
     assert not (out_dir / "checkpoint.pt").exists()  # no non-finite state is saved
 
 

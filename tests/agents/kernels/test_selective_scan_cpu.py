@@ -133,7 +133,7 @@ def test_without_a_compiler_auto_falls_back_and_cpu_is_refused(tmp_path):
     assert printed[1].startswith("Mamba's compiled CPU kernels are unavailable, using torch's")
     assert "CXX=no-such-compiler not found" in printed[1]
     assert printed[2] == (
-        'MambaConfig.scan "cpu" needs a C++ compiler (no C++ compiler: CXX=no-such-compiler not '
-        'found on PATH): set CXX or use "torch"'
+        'MambaConfig.scan "cpu" cannot be used here: no C++ compiler: CXX=no-such-compiler not '
+        'found on PATH (set CXX to one); use "torch"'
     )
     assert not list(tmp_path.iterdir())  # nothing half-built
