@@ -3,12 +3,12 @@ README's tests, and the README stays short enough to read first."""
 
 import re
 
-from tests.helpers.paths import REPOSITORY as ROOT
+from tests.helpers.paths import REPOSITORY
 
-README = (ROOT / "README.md").read_text()
+README = (REPOSITORY / "README.md").read_text()
 CI_COMMANDS = [
     line.strip()
-    for line in (ROOT / ".ci" / "run").read_text().splitlines()
+    for line in (REPOSITORY / ".ci" / "run").read_text().splitlines()
     if line.strip() and not line.lstrip().startswith("#")
 ]
 
