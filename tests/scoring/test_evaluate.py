@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import evaluate
 import scoring
 from envs.normalization import D4RL_REFERENCE_RETURNS
 from tests.helpers.evaluation_runs import make_run, run_cli
