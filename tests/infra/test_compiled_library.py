@@ -4,24 +4,14 @@ behind."""
 
 import pytest
 
-from infra.compiled_library import BuildError, find_compiler, load_library
+from infra.compiled_library import BuildError, load_library
+from tests.helpers.compiler import needs_compiler
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     return tmp_path / "decision-backbones"
-
-
-def have_compiler() -> bool:
-    try:
-        find_compiler()
-    except BuildError:
-        return False
-    return True
-
-
-needs_compiler = pytest.mark.skipif(not have_compiler(), reason="no C++ compiler")
 
 
 @needs_compiler

@@ -8,18 +8,10 @@ import os
 import pytest
 
 import infra.compiled_library
-from infra.compiled_library import BuildError, fallback_folder, find_compiler, load_library
+from infra.compiled_library import BuildError, fallback_folder, load_library
+from tests.helpers.compiler import needs_compiler
 
-
-def have_compiler() -> bool:
-    try:
-        find_compiler()
-    except BuildError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not have_compiler(), reason="no C++ compiler")
+pytestmark = needs_compiler
 
 
 @pytest.fixture
