@@ -1,6 +1,6 @@
 """A whole offline dataset in memory: the steps of all episodes, concatenated."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,8 @@ class OfflineDataset:
     observation_std: np.ndarray  # (obs_dim,) float32, >= MIN_OBSERVATION_STD
     ref_min_score: float | None
     ref_max_score: float | None
+    env_kwargs: dict = field(default_factory=dict)
+    """Keywords the env is made with: a memory task's {"delay": D}; {} for locomotion."""
 
     @property
     def observation_dim(self) -> int:
@@ -53,6 +55,7 @@ class OfflineDataset:
         rewards: list[np.ndarray],
         ref_min_score: float | None = None,
         ref_max_score: float | None = None,
+        env_kwargs: dict | None = None,
     ) -> "OfflineDataset":
         """Per-episode arrays (observations without the final one) -> one dataset."""
         episode_lengths = np.array([len(r) for r in rewards], dtype=np.int64)
@@ -77,6 +80,7 @@ class OfflineDataset:
             observation_std=np.maximum(observation_std, MIN_OBSERVATION_STD).astype(np.float32),
             ref_min_score=ref_min_score,
             ref_max_score=ref_max_score,
+            env_kwargs=env_kwargs or {},
         )
 
 

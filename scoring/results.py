@@ -24,6 +24,10 @@ class TargetResult:
     normalized_scores: tuple[float, ...]
     summary: ScoreSummary
     """Over the episodes."""
+    successes: tuple[bool, ...] | None = None
+    """Memory tasks: whether each episode succeeded (the env's final info["is_success"])."""
+    success_rate: float | None = None
+    """Memory tasks: the share of successful episodes, in [0, 1]; None where undefined."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class RunEvaluation:
 class TargetSummary:
     target_return: float
     summary: ScoreSummary
+    success_rate: ScoreSummary | None = None
+    """Memory tasks: the success rate (in [0, 1]) summarised as the score is."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,10 @@ class EvaluationReport:
     replica: bool
     env_id: str
     """The environment the runs were rolled out in."""
+    env_kwargs: dict
+    """The keywords it was made with: a memory task's {"delay": D} ({} for locomotion)."""
+    trained_env_kwargs: dict
+    """Those of the training data's env (another delay than env_kwargs: length generalisation)."""
     gymnasium_version: str
     mujoco_version: str
     backbones: tuple[str, ...]
@@ -113,6 +123,7 @@ class EvaluationReport:
         elif version != SCHEMA_VERSION:
             raise ValueError(f"evaluation schema version {version} is newer than this toolkit's")
         fields = {field.name for field in dataclasses.fields(cls)}
+        data = {"env_kwargs": {}, "trained_env_kwargs": {}} | data  # before memory tasks
         return from_plain(cls, {key: value for key, value in data.items() if key in fields})
 
 

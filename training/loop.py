@@ -64,7 +64,9 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
     evaluation = PeriodicEvaluation(
         background,
         env_id=dataset.env_id,
-        targets=args.target_returns or default_target_returns(dataset.env_id),
+        env_kwargs=dataset.env_kwargs,
+        targets=args.target_returns
+        or default_target_returns(dataset.env_id, dataset.ref_max_score),
         episodes=args.eval_episodes,
         mode=args.eval_mode,
         seed=args.seed,
