@@ -2,6 +2,7 @@
 
     python evaluate.py runs/x --episodes 100 --json runs/x/eval.json --chart runs/x/eval.png
     python evaluate.py runs/seed0 runs/seed1 runs/seed2    # several seeds: mean and 95% CI
+    python evaluate.py runs/cue-reach-d30 --env-kwargs delay=90   # a memory task, 3x the delay
 
 Each run folder's checkpoint.pt (or a checkpoint file given directly) is rolled out for every
 target return; nothing about training needs to be given.
@@ -18,6 +19,7 @@ import tyro
 from rich.console import Console
 
 from envs.evaluation import Mode
+from envs.make import check_env_kwargs, env_id_for, is_memory_env
 from infra.atomic_files import atomic_write
 from infra.device import resolve_device
 from infra.errors import InputError, UsageError
@@ -54,6 +56,11 @@ class EvaluationArgs:
     """Write a PNG chart here: normalised score per target, published scores as lines."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the model runs (auto: CUDA when available)."""
+    env: str | None = None
+    """Roll out in this env instead of the training data's (e.g. Hopper-v5 for v4 data)."""
+    env_kwargs: Annotated[tuple[str, ...], tyro.conf.arg(metavar="KEY=VALUE ...")] = ()
+    """Memory tasks: keywords the env is made with, over the training data's (delay=90 rolls a
+    model trained at delay 30 out at 3x its delay: length generalisation)."""
 
 
 def validate(args: EvaluationArgs) -> None:
@@ -68,6 +75,39 @@ def validate(args: EvaluationArgs) -> None:
     for output in (args.json, args.chart):
         if output is not None and output.is_dir():
             raise UsageError(f"{output} is a folder; give a file path")
+    parse_env_kwargs(args.env_kwargs)
+
+
+def parse_env_kwargs(pairs: tuple[str, ...]) -> dict:
+    """("delay=90",) -> {"delay": 90}: each value read as JSON (a number), else kept as text."""
+    env_kwargs = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key:
+            raise UsageError(f"--env-kwargs takes KEY=VALUE pairs, got {pair!r}")
+        try:
+            env_kwargs[key] = json.loads(text)
+        except json.JSONDecodeError:
+            env_kwargs[key] = text
+    return env_kwargs
+
+
+def check_rollout_env(runs, env: str | None, env_kwargs: dict) -> str:
+    """The env the runs are rolled out in (the training data's unless `env`), checked to be of the
+    same kind (a memory task or not) and to take `env_kwargs`; UsageError otherwise."""
+    trained = runs[0].payload["dataset"]["env_id"]
+    try:
+        rollout_env = trained if env is None else env_id_for(env)
+        if is_memory_env(trained) != is_memory_env(rollout_env):
+            kind = "a memory task" if is_memory_env(trained) else "a locomotion task"
+            raise UsageError(
+                f"--env {env}: the runs were trained on {kind} ({trained}); evaluate them in "
+                f"{'a memory task' if is_memory_env(trained) else 'a locomotion env'} too"
+            )
+        check_env_kwargs(rollout_env, env_kwargs)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return rollout_env
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         validate(args)
         device = resolve_device(args.device)
         runs = load_runs(args.runs, device)
+        env_kwargs = parse_env_kwargs(args.env_kwargs)
+        env_id = check_rollout_env(runs, args.env, env_kwargs)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -90,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         mode=args.mode,
         seed=args.seed,
         console=Console(stderr=True),
+        env_id=env_id,
+        env_kwargs=env_kwargs,
     )
     # Everything is rendered before anything is written.
     outputs: list[tuple[Path, bytes]] = []

@@ -36,13 +36,15 @@ def evaluate_runs(
     mode: Mode,
     seed: int | None,
     console: Console,
+    env_id: str | None = None,
     env_kwargs: dict | None = None,
 ) -> EvaluationReport:
     """Every run rolled out at every target return; env i of a run is reset with seed + i, or
-    with the run's own training seed + i when `seed` is None. `env_kwargs` override the training
-    data's env keywords (a memory task at another delay: length generalisation)."""
+    with the run's own training seed + i when `seed` is None. `env_id` replaces the training data's
+    env, `env_kwargs` override its keywords (a memory task at another delay: length
+    generalisation)."""
     dataset = runs[0].payload["dataset"]
-    env_id = dataset["env_id"]
+    env_id = env_id or dataset["env_id"]
     trained_env_kwargs = dataset.get("env_kwargs", {})
     rollout_env_kwargs = trained_env_kwargs | (env_kwargs or {})
     references = reference_returns(env_id, dataset["ref_min_score"], dataset["ref_max_score"])
