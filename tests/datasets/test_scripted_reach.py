@@ -19,7 +19,7 @@ def episodes(level: str, seed: int = 0):
 
 
 def success(episode) -> bool:
-    """From the recorded final observation: the fingertip within SUCCESS_DISTANCE of the cued target."""
+    """From the recorded final observation: the fingertip near enough to the cued target."""
     angles = np.arctan2(episode.observations[-1, 2:4], episode.observations[-1, 0:2])
     elbow = angles[0] + angles[1]
     shoulder_to_elbow, elbow_to_tip = LINK_LENGTHS
