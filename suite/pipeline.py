@@ -108,6 +108,7 @@ def tasks_to_run(suite: Suite, results: ResultsFolder, execution: Execution) -> 
                 suite.eval_modes,
                 suite.final_eval_episodes,
                 execution.threads_per_run,
+                suite.test_delay_factor,
             )
         )
     return tasks

@@ -66,6 +66,11 @@ def eval_path(run_dir: Path, mode: str) -> Path:
     return run_dir / f"eval-{mode}.json"
 
 
+def longer_delay_path(run_dir: Path, mode: str, factor: int) -> Path:
+    """A memory-task run's evaluation at `factor` times its training delay."""
+    return run_dir / f"eval-{mode}-delay-x{factor}.json"
+
+
 def trained_steps(run_dir: Path) -> int:
     """The step of the run's last checkpoint; 0 when there is none (or it is unreadable)."""
     try:
@@ -106,10 +111,20 @@ def failure(run_dir: Path) -> str | None:
 
 def read_evaluation(run_dir: Path, mode: str) -> EvaluationReport:
     """The run's final evaluation in `mode` (written by the suite's worker)."""
-    return EvaluationReport.from_json(json.loads(eval_path(run_dir, mode).read_text()))
+    return read_evaluation_file(eval_path(run_dir, mode))
+
+
+def read_evaluation_file(path: Path) -> EvaluationReport:
+    return EvaluationReport.from_json(json.loads(path.read_text()))
 
 
 def first_target_score(report: EvaluationReport, index: int = 0) -> float:
     """The mean normalised score of the report's model `index` (a member of a run of several
     seeds; 0 for a run of one) at the first (highest) target return."""
     return report.runs[index].results[0].summary.mean
+
+
+def first_target_success(report: EvaluationReport, index: int = 0) -> float | None:
+    """The success rate (in [0, 1]) of the report's model `index` at the first target return;
+    None where the env defines no success (locomotion)."""
+    return report.runs[index].results[0].success_rate

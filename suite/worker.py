@@ -26,6 +26,7 @@ from suite.results_folder import (
     clear_failure,
     eval_path,
     first_target_score,
+    longer_delay_path,
     read_evaluation,
     record_failure,
     trained_steps,
@@ -48,6 +49,8 @@ class RunTask:
     eval_modes: tuple[str, ...]
     eval_episodes: int
     threads: int
+    test_delay_factor: int | None = None
+    """Memory tasks: also evaluate (first mode) at this multiple of the training delay."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,10 @@ def run_one(task: RunTask, events=None, where: str = "") -> RunOutcome:
         for mode in task.eval_modes:
             start = time.perf_counter()
             scores.append(evaluate_once(task, mode))
+            evaluate_seconds += time.perf_counter() - start
+        if task.test_delay_factor is not None:
+            start = time.perf_counter()
+            evaluate_at_longer_delay(task, task.eval_modes[0], task.test_delay_factor)
             evaluate_seconds += time.perf_counter() - start
     except INTERRUPTIONS:
         return RunOutcome(task.name, "interrupted")
@@ -122,14 +129,30 @@ def evaluate_once(task: RunTask, mode: str) -> float:
     """Evaluate the final checkpoint in `mode` (once: a saved evaluation is read back)."""
     path = eval_path(task.run_dir, mode)
     if not path.is_file():
-        args = training.args_from_dict(task.args)
-        report = evaluate_runs(
-            load_runs((task.run_dir,), resolve_device(args.device)),
-            episodes=task.eval_episodes,
-            target_returns=args.target_returns,
-            mode=mode,
-            seed=None,  # each model's env seeds from its training seed
-            console=Console(quiet=True),
-        )
-        write_json(path, report.to_json())
+        write_json(path, _evaluation(task, mode).to_json())
     return first_target_score(read_evaluation(task.run_dir, mode))
+
+
+def evaluate_at_longer_delay(task: RunTask, mode: str, factor: int) -> None:
+    """A memory-task run's final checkpoint at `factor` times its training delay (once); nothing
+    for other tasks."""
+    path = longer_delay_path(task.run_dir, mode, factor)
+    if not path.is_file():
+        runs = load_runs((task.run_dir,), "cpu")
+        delay = runs[0].payload["dataset"].get("env_kwargs", {}).get("delay")
+        if delay is None:
+            return
+        write_json(path, _evaluation(task, mode, {"delay": factor * delay}).to_json())
+
+
+def _evaluation(task: RunTask, mode: str, env_kwargs: dict | None = None):
+    args = training.args_from_dict(task.args)
+    return evaluate_runs(
+        load_runs((task.run_dir,), resolve_device(args.device)),
+        episodes=task.eval_episodes,
+        target_returns=args.target_returns,
+        mode=mode,
+        seed=None,  # each model's env seeds from its training seed
+        console=Console(quiet=True),
+        env_kwargs=env_kwargs,
+    )
