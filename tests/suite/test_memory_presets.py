@@ -59,3 +59,4 @@ def test_memory_smoke_runs_and_reports_success(tmp_path, monkeypatch):
     markdown = (out / "report.md").read_text()
     assert "## Success rate (memory tasks)" in markdown
     assert "tested at 3D" in markdown
+    assert (out / "memory-success.png").stat().st_size > 0
