@@ -315,8 +315,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def build_from_args(args: BuildArgs) -> str:
     if args.recipe is not None:
-        if args.env is not None or args.level is not None:
-            raise DatasetError("give either --recipe or --env and --level, not both")
+        if args.env is not None or args.level is not None or args.delay is not None:
+            raise DatasetError("give either --recipe or --env and --level (and --delay), not both")
         recipe = read_recipe(args.recipe)
     elif args.env is None or args.level is None:
         raise DatasetError("give --env and --level (or --recipe)")
