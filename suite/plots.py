@@ -222,7 +222,8 @@ def aggregates_chart(aggregates: dict, title: str, caveats: tuple[str, ...]) -> 
 
 def memory_success_chart(report: SuiteReport) -> bytes:
     """Memory tasks: success rate against the delay, one line per row of the suite (mean and 95%
-    t-interval over seeds), one panel per rollout mode (and one for the longer test delay)."""
+    t-interval over seeds, cut at 0 and 100%), one panel per rollout mode (and one for the
+    longer test delay)."""
     suite = report.suite
     levels = {dataset: memory_level(dataset) for dataset in suite.datasets}
     delays = {dataset: None if level is None else level[2] for dataset, level in levels.items()}
@@ -241,13 +242,18 @@ def memory_success_chart(report: SuiteReport) -> bytes:
             points = [(delay, summary) for delay, summary in points if summary is not None]
             if not points:
                 continue
-            x = np.array([delay for delay, _ in points], dtype=float)
+            # rows side by side around each delay (a log axis: a factor), so that bars stay apart
+            spread = 1.04 ** (number - (len(suite.backbones) - 1) / 2)
+            x = spread * np.array([delay for delay, _ in points], dtype=float)
             mean = np.array([100 * summary.mean for _, summary in points])
             low = np.array([100 * (s.mean if s.ci_low is None else s.ci_low) for _, s in points])
             high = np.array([100 * (s.mean if s.ci_high is None else s.ci_high) for _, s in points])
+            # a rate's interval ends at 0% and 100%, whatever the t-interval says
+            errors = [mean - np.clip(low, 0, 100), np.clip(high, 0, 100) - mean]
             style = "--" if "@" in backbone else "-"
-            axes.plot(x, mean, style, marker="o", label=backbone, color=plt.cm.tab10(number % 10))
-            axes.fill_between(x, low, high, alpha=0.12, color=plt.cm.tab10(number % 10))
+            axes.errorbar(x, mean, yerr=errors, fmt=style, marker="o", markersize=4, capsize=2,
+                          linewidth=1, elinewidth=0.6, label=backbone,
+                          color=plt.cm.tab10(number % 10))  # fmt: skip
         axes.axhline(50, color="grey", linewidth=0.8, linestyle=":", label="chance (50%)")
         axes.axvline(20, color="grey", linewidth=0.8, label="a 20-step window")
         axes.set_xscale("log")
@@ -260,4 +266,3 @@ def memory_success_chart(report: SuiteReport) -> bytes:
         axes.set_title(f"{suite.name}: {title}", fontsize=9)
     axes_list[0].legend(fontsize=7, loc="lower left")
     return _png(figure)
-
