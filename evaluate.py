@@ -2,6 +2,7 @@
 
     python evaluate.py runs/x --episodes 100 --json runs/x/eval.json --chart runs/x/eval.png
     python evaluate.py runs/seed0 runs/seed1 runs/seed2    # several seeds: mean and 95% CI
+    python evaluate.py runs/cue-reach-d30 --env-kwargs delay=90   # a memory task, 3x the delay
 
 Each run folder's checkpoint.pt (or a checkpoint file given directly) is rolled out for every
 target return; nothing about training needs to be given.
@@ -19,6 +20,7 @@ import tyro
 from rich.console import Console
 
 from envs.evaluation import Mode
+from envs.make import check_env_kwargs, env_id_for, is_memory_env
 from infra.atomic_files import atomic_write, write_json
 from infra.device import resolve_device
 from infra.errors import InputError, UsageError
@@ -65,6 +67,11 @@ class EvaluationArgs:
     no_env: bool = False
     """Report each checkpoint's action loss on its run's held-out episodes (train.py
     --val-fraction) instead of rolling it out: no environment is made."""
+    env: str | None = None
+    """Roll out in this env instead of the training data's (e.g. Hopper-v5 for v4 data)."""
+    env_kwargs: Annotated[tuple[str, ...], tyro.conf.arg(metavar="KEY=VALUE ...")] = ()
+    """Memory tasks: keywords the env is made with, over the training data's (delay=90 rolls a
+    model trained at delay 30 out at 3x its delay: length generalisation)."""
 
 
 def validate(args: EvaluationArgs) -> None:
@@ -81,6 +88,7 @@ def validate(args: EvaluationArgs) -> None:
     for flag, output in (("--json", args.json), ("--chart", args.chart)):
         if output is not None:
             check_writable(flag, output)
+    parse_env_kwargs(args.env_kwargs)
 
 
 def check_writable(flag: str, path: Path) -> None:
@@ -106,6 +114,38 @@ def write_output(flag: str, path: Path, content: bytes) -> None:
         sys.exit(2)
 
 
+def parse_env_kwargs(pairs: tuple[str, ...]) -> dict:
+    """("delay=90",) -> {"delay": 90}: each value read as JSON (a number), else kept as text."""
+    env_kwargs = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key:
+            raise UsageError(f"--env-kwargs takes KEY=VALUE pairs, got {pair!r}")
+        try:
+            env_kwargs[key] = json.loads(text)
+        except json.JSONDecodeError:
+            env_kwargs[key] = text
+    return env_kwargs
+
+
+def check_rollout_env(runs, env: str | None, env_kwargs: dict) -> str:
+    """The env the runs are rolled out in (the training data's unless `env`), checked to be of the
+    same kind (a memory task or not) and to take `env_kwargs`; UsageError otherwise."""
+    trained = runs[0].payload["dataset"]["env_id"]
+    try:
+        rollout_env = trained if env is None else env_id_for(env)
+        if is_memory_env(trained) != is_memory_env(rollout_env):
+            kind = "a memory task" if is_memory_env(trained) else "a locomotion task"
+            raise UsageError(
+                f"--env {env}: the runs were trained on {kind} ({trained}); evaluate them in "
+                f"{'a memory task' if is_memory_env(trained) else 'a locomotion env'} too"
+            )
+        check_env_kwargs(rollout_env, env_kwargs)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return rollout_env
+
+
 def main(argv: list[str] | None = None) -> None:
     args = tyro.cli(
         EvaluationArgs, args=argv, prog="python evaluate.py", description=__doc__.split("\n\n")[0]
@@ -117,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
         device = resolve_device(args.device)
         runs = load_runs(args.runs, device)
         held_out = held_out_losses(runs, device) if args.no_env else None
+        if held_out is None:
+            env_kwargs = parse_env_kwargs(args.env_kwargs)
+            env_id = check_rollout_env(runs, args.env, env_kwargs)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -136,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         console=log,
         videos=videos,
+        env_id=env_id,
+        env_kwargs=env_kwargs,
     )
     # The results first: a chart that cannot be drawn or written loses none of them.
     if args.json is not None:

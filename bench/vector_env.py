@@ -2,6 +2,7 @@
 second with random actions (the floor of every rollout), side by side in one process.
 
     python bench/vector_env.py [--env Hopper-v5] [--num-envs 4 16 100] [--steps 200]
+    python bench/vector_env.py --env cue-reach --delay 30 --num-envs 16   # the memory task
 
 "sync" steps every env in this process (what evaluation uses); "async" steps each env in a
 subprocess of its own (Gymnasium's AsyncVectorEnv), which pays for pickling and process
@@ -24,8 +25,8 @@ from bench.common import add_common_arguments, environment, report, setup, time_
 from envs import make_vector_env
 
 
-def stepping(env_id: str, num_envs: int, steps: int, vectorization: str):
-    envs = make_vector_env(env_id, num_envs, vectorization=vectorization)
+def stepping(env_id: str, num_envs: int, steps: int, vectorization: str, env_kwargs: dict):
+    envs = make_vector_env(env_id, num_envs, vectorization=vectorization, env_kwargs=env_kwargs)
     envs.reset(seed=0)
     generator = np.random.default_rng(0)
     actions = generator.uniform(-1.0, 1.0, (steps, *envs.action_space.shape))
@@ -44,14 +45,16 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[4, 16, 100])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--delay", type=int, help="a memory task's delay (e.g. cue-reach)")
     args = parser.parse_args()
     device = setup(args)
 
+    env_kwargs = {} if args.delay is None else {"delay": args.delay}
     results = []
     for num_envs in args.num_envs:
         candidates, opened = {}, []
         for vectorization in ("sync", "async"):
-            run, envs = stepping(args.env, num_envs, args.steps, vectorization)
+            run, envs = stepping(args.env, num_envs, args.steps, vectorization, env_kwargs)
             candidates[vectorization], opened = run, [*opened, envs]
         seconds = time_interleaved(candidates, device, args.repeats, warmup=1)
         for envs in opened:
@@ -65,8 +68,8 @@ def main() -> None:
 
     payload = {
         "benchmark": "vector_env",
-        "what": f"{args.env}, random actions, {args.steps} vector steps, median of interleaved "
-        "repeats",
+        "what": f"{args.env} {env_kwargs or ''}, random actions, {args.steps} vector steps, "
+        "median of interleaved repeats",
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "environment": environment(device),

@@ -3,6 +3,7 @@
     python -m datasets.build --env hopper --level medium --policies-dir ../shared/policies
     python -m datasets.build --recipe datasets/recipes/hopper-mini-v0.json \
         --policies-dir ../shared/policies --root datasets/bundled
+    python -m datasets.build --env cue-reach --delay 30 --level mixed   # a memory task
 """
 
 import hashlib
@@ -21,19 +22,29 @@ import tyro
 
 from datasets.build_progress import collection_progress
 from datasets.build_staging import staging_folder
-from datasets.collect import CollectionTask, Episode, collect_all
+from datasets.collect import CollectionTask, Episode, collect, collect_all
 from datasets.errors import BuildWorkerDied, DatasetError
 from datasets.minari_store import local_root
 from datasets.minari_writing import check_dataset_id, move_into_place, write_dataset
 from datasets.policy import load_policy
-from datasets.recipe import UNIFORM_RANDOM, Recipe, level_recipe, read_recipe
-from envs.make import env_id_for
+from datasets.recipe import (
+    SCRIPTED_PREFIX,
+    UNIFORM_RANDOM,
+    Recipe,
+    level_recipe,
+    memory_recipe,
+    read_recipe,
+)
+from envs.cue_reach import episode_length as cue_reach_episode_length
+from envs.make import MEMORY_ENV_IDS, env_id_for, is_memory_env
 from infra.stop_signals import Stopped, stop_signals_raise
 
 # Envs per process for a large part; a small part gets about one env per 1000 steps, so that
 # finishing the last episodes adds little beyond the requested steps.
 DEFAULT_NUM_ENVS = 32
 STEPS_PER_ENV_AT_LEAST = 1000
+# Episodes per target choice that measure a memory task's reference returns.
+REFERENCE_EPISODES = 64
 
 
 def build_dataset(
@@ -45,9 +56,14 @@ def build_dataset(
     dataset_id: str | None = None,
     **options,
 ) -> str:
-    """Build `replica/<env>/<level>-v0` (or `dataset_id`) from recipes/levels.json; `steps`
-    rescales the recipe's mixture. Options as for build_from_recipe. Returns the dataset id."""
-    recipe = level_recipe(env, level, seed)
+    """Build `replica/<env>/<level>-v0` (or `dataset_id`) from recipes/levels.json, or a memory
+    task's `memory/<env>-d<delay>/<level>-v0` (options: delay=D); `steps` rescales the recipe's
+    mixture. Options as for build_from_recipe. Returns the dataset id."""
+    delay = options.pop("delay", None)
+    if env in MEMORY_ENV_IDS:
+        recipe = memory_recipe(env, level, delay, seed)
+    else:
+        recipe = level_recipe(env, level, seed)
     if steps is not None:
         recipe = recipe.scaled_to(steps)
     if dataset_id is not None:
@@ -76,7 +92,12 @@ def build_from_recipe(
     with staging_folder(root, recipe.dataset_id) as staging:
         if destination.exists() and not overwrite:
             raise DatasetError(f"dataset {recipe.dataset_id!r} already exists at {destination}")
-        policy_paths = [_policy_path(part.policy, policies_dir, env_id) for part in recipe.parts]
+        policy_paths = [
+            None
+            if part.policy.startswith(SCRIPTED_PREFIX)
+            else _policy_path(part.policy, policies_dir, env_id)
+            for part in recipe.parts
+        ]
         workers = workers or os.cpu_count() or 1
         tasks = _tasks(recipe, env_id, policy_paths, num_envs, workers)
 
@@ -86,14 +107,19 @@ def build_from_recipe(
         episodes = [episode for result in results for episode in result]
         _check_finite(episodes, recipe.dataset_id)
 
+        scripted = is_memory_env(env_id)
         write_dataset(
             staging,
             recipe.dataset_id,
             env_id,
             episodes,
-            algorithm_name="behaviour-policy rollouts (gaussian-mlp/1)",
+            algorithm_name="scripted controller (inverse kinematics + PD, action noise)"
+            if scripted
+            else "behaviour-policy rollouts (gaussian-mlp/1)",
             author="decision-backbones datasets.build",
             description=_description(recipe, env_id, policy_paths, policies_dir, episodes, tasks),
+            references=_scripted_references(recipe, env_id) if scripted else None,
+            env_kwargs=recipe.env_kwargs,
         )
         move_into_place(staging, root, recipe.dataset_id, overwrite)
     return recipe.dataset_id
@@ -136,8 +162,36 @@ def _tasks(recipe: Recipe, env_id: str, policy_paths, num_envs: int, workers: in
             steps = math.ceil(part.steps / shares)
             envs = max(1, min(num_envs, steps // STEPS_PER_ENV_AT_LEAST))
             seed = np.random.SeedSequence(recipe.seed, spawn_key=(part_index, share))
-            tasks.append(CollectionTask(env_id, path, steps, envs, int(seed.generate_state(1)[0])))
+            scripted = part.policy.startswith(SCRIPTED_PREFIX)
+            level = part.policy.removeprefix(SCRIPTED_PREFIX) if scripted else None
+            tasks.append(
+                CollectionTask(
+                    env_id,
+                    path,
+                    steps,
+                    envs,
+                    int(seed.generate_state(1)[0]),
+                    scripted_level=level,
+                    env_kwargs=recipe.env_kwargs,
+                )
+            )
     return tasks
+
+
+def _scripted_references(recipe: Recipe, env_id: str) -> tuple[float, float]:
+    """A memory task's reference returns (0 and 100 of its normalised score): a uniformly random
+    choice of target (the mean of the scripted controller reaching the cued and the other
+    target), and the expert controller (always the cued one). The same seeds for both."""
+    seed_sequence = np.random.SeedSequence(recipe.seed, spawn_key=(len(recipe.parts),))
+    seed = int(seed_sequence.generate_state(1)[0])  # apart from every collection task's
+    steps = REFERENCE_EPISODES * cue_reach_episode_length(**recipe.env_kwargs)  # one each
+    mean_return = {}
+    for level in ("expert", "other-target"):
+        task = CollectionTask(
+            env_id, None, steps, REFERENCE_EPISODES, seed, level, recipe.env_kwargs
+        )
+        mean_return[level] = float(np.mean([episode.rewards.sum() for episode in collect(task)]))
+    return (mean_return["expert"] + mean_return["other-target"]) / 2, mean_return["expert"]
 
 
 def _check_finite(episodes: list[Episode], dataset_id: str) -> None:
@@ -152,21 +206,31 @@ def _check_finite(episodes: list[Episode], dataset_id: str) -> None:
 def _description(recipe, env_id, policy_paths, policies_dir, episodes, tasks) -> str:
     catalog = _catalog(policies_dir)
     lines = [
-        f"Collected in {env_id} by rolling behaviour policies out with stochastic actions (as "
-        f"D4RL), {sum(len(e.rewards) for e in episodes)} steps in {len(episodes)} complete "
-        f"episodes; terminations and truncations as Gymnasium reported them (time limit "
-        f"{gym.spec(env_id).max_episode_steps}). Seed {recipe.seed}; {len(tasks)} collection "
-        f"tasks, {sum(t.num_envs for t in tasks)} environments in all. Parts:"
+        f"Collected in {env_id} {recipe.env_kwargs or ''}by rolling behaviour policies out with "
+        f"stochastic actions (as D4RL), {sum(len(e.rewards) for e in episodes)} steps in "
+        f"{len(episodes)} complete episodes; terminations and truncations as Gymnasium reported "
+        f"them (time limit {gym.spec(env_id).max_episode_steps or 'none: the task ends it'}). "
+        f"Seed {recipe.seed}; "
+        f"{len(tasks)} collection tasks, {sum(t.num_envs for t in tasks)} environments in all. "
+        "Parts:"
     ]
     for part, path in zip(recipe.parts, policy_paths, strict=True):
-        if path is None:
+        if part.policy.startswith(SCRIPTED_PREFIX):
+            level = part.policy.removeprefix(SCRIPTED_PREFIX)
+            lines.append(
+                f"- {part.steps} steps of the scripted controller at level {level!r} "
+                "(datasets/scripted_reach.py: inverse kinematics + PD, Gaussian action noise; "
+                "mixed: half the episodes, drawn at random, reach the other target). Reference "
+                "returns: a uniformly random choice of target (0), the expert controller (100)"
+            )
+        elif path is None:
             lines.append(f"- {part.steps} steps of uniformly random actions")
-            continue
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        lines.append(
-            f"- {part.steps} steps of {path.name} (sha256 {digest}); source: "
-            f"{_source(catalog.get(part.policy))}"
-        )
+        else:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            lines.append(
+                f"- {part.steps} steps of {path.name} (sha256 {digest}); source: "
+                f"{_source(catalog.get(part.policy))}"
+            )
     return "\n".join(lines)
 
 
@@ -194,9 +258,11 @@ class BuildArgs:
     """Build a Minari dataset from behaviour policies (D4RL-style levels, or a recipe file)."""
 
     env: str | None = None
-    """hopper, halfcheetah or walker2d."""
+    """hopper, halfcheetah or walker2d; or the memory task cue-reach (with --delay)."""
     level: str | None = None
-    """random, medium, medium-replay, medium-expert or expert."""
+    """random, medium, medium-replay, medium-expert or expert; cue-reach: expert or mixed."""
+    delay: int | None = None
+    """Memory tasks only: steps between the cue and the go flag (writes memory/<env>-d<D>/...)."""
     recipe: Path | None = None
     """A recipe JSON file instead of --env/--level (e.g. datasets/recipes/hopper-mini-v0.json)."""
     policies_dir: Path | None = None
@@ -252,11 +318,17 @@ def main(argv: list[str] | None = None) -> None:
 
 def build_from_args(args: BuildArgs) -> str:
     if args.recipe is not None:
-        if args.env is not None or args.level is not None:
-            raise DatasetError("give either --recipe or --env and --level, not both")
+        if args.env is not None or args.level is not None or args.delay is not None:
+            raise DatasetError("give either --recipe or --env and --level (and --delay), not both")
         recipe = read_recipe(args.recipe)
     elif args.env is None or args.level is None:
         raise DatasetError("give --env and --level (or --recipe)")
+    elif args.env in MEMORY_ENV_IDS:
+        recipe = memory_recipe(args.env, args.level, args.delay)
+    elif args.delay is not None:
+        raise DatasetError(
+            f"--delay is for the memory tasks {sorted(MEMORY_ENV_IDS)} only, not --env {args.env}"
+        )
     else:
         recipe = level_recipe(args.env, args.level)
     if args.steps is not None:

@@ -8,13 +8,14 @@ import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from datasets.errors import BuildWorkerDied
 from datasets.policy import load_policy
+from datasets.scripted_reach import ScriptedReacher
 from envs.make import make_vector_env
 from infra.environment import environment_variables
 from infra.parent_death import die_with_parent
@@ -37,7 +38,8 @@ class Episode:
 
 @dataclass(frozen=True)
 class CollectionTask:
-    """Roll `policy_path` (None: uniform random actions) out in `num_envs` copies of `env_id`.
+    """Roll `policy_path` (None: uniform random actions, or the scripted controller of a memory
+    task at `scripted_level`) out in `num_envs` copies of `env_id` made with `env_kwargs`.
 
     Each env starts new episodes until it has recorded steps / num_envs steps, and always
     finishes the episode it started: whether an episode is kept never depends on its own length
@@ -48,6 +50,8 @@ class CollectionTask:
     steps: int
     num_envs: int
     seed: int
+    scripted_level: str | None = None
+    env_kwargs: dict = field(default_factory=dict)
 
     @property
     def steps_per_env(self) -> int:
@@ -58,8 +62,10 @@ def collect(task: CollectionTask, on_steps: Callable[[int], None] | None = None)
     """Run one task; `on_steps(n)` is called with the length of every finished episode."""
     rng = np.random.default_rng(task.seed)
     policy = None if task.policy_path is None else load_policy(task.policy_path)
-    envs = make_vector_env(task.env_id, task.num_envs)
-    max_length = envs.spec.max_episode_steps
+    if task.scripted_level is not None:
+        policy = ScriptedReacher(task.scripted_level)
+    envs = make_vector_env(task.env_id, task.num_envs, env_kwargs=task.env_kwargs)
+    max_length = envs.get_attr("spec")[0].max_episode_steps  # the vector env's spec has none
     low, high = envs.single_action_space.low, envs.single_action_space.high
     observation_dim = envs.single_observation_space.shape[0]
     action_dim = envs.single_action_space.shape[0]

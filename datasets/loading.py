@@ -7,6 +7,7 @@ from datasets.d4rl_names import d4rl_env_level, d4rl_file_name
 from datasets.errors import DatasetError
 from datasets.minari_store import BUNDLED_ROOT, HDF5_FILE_NAME, dataset_ids, local_root
 from datasets.offline_dataset import OfflineDataset
+from envs.make import is_memory_env
 from infra.error_text import error_line
 
 BUILD_HINT = "python -m datasets.build --env hopper --level medium --policies-dir DIR"
@@ -46,6 +47,7 @@ def load_dataset(dataset_id: str) -> OfflineDataset:
         rewards,
         ref_min_score=_optional_float(metadata.get("ref_min_score")),
         ref_max_score=_optional_float(metadata.get("ref_max_score")),
+        env_kwargs=_env_kwargs(source.spec.env_spec),
     )
 
 
@@ -95,6 +97,13 @@ def _check_array(values, shape: tuple, name: str, where: str) -> None:
         )
     if not np.all(np.isfinite(values)):
         raise DatasetError(f"{where}: {name} contain NaN or inf")
+
+
+def _env_kwargs(env_spec) -> dict:
+    """The keywords a memory task's data were collected with ({"delay": D}); {} otherwise."""
+    if not is_memory_env(env_spec.id):
+        return {}
+    return {key: value for key, value in (env_spec.kwargs or {}).items() if key == "delay"}
 
 
 def _optional_float(value) -> float | None:

@@ -33,10 +33,13 @@ def write_dataset(
     algorithm_name: str,
     author: str,
     description: str,
+    references: tuple[float, float] | None = None,
+    env_kwargs: dict | None = None,
 ) -> None:
-    """Write `episodes` as the Minari dataset `dataset_id` of `env_id` into the store at
-    `staging`, with D4RL's reference returns of `env_id`, every array stored contiguously."""
-    ref_min_score, ref_max_score = D4RL_REFERENCE_RETURNS[env_id]
+    """Write `episodes` as the Minari dataset `dataset_id` of `env_id` (made with `env_kwargs`)
+    into the store at `staging`, with `references` (ref_min_score, ref_max_score), by default
+    D4RL's of `env_id`, every array stored contiguously."""
+    ref_min_score, ref_max_score = references or D4RL_REFERENCE_RETURNS[env_id]
     buffers = [
         minari.data_collector.EpisodeBuffer(
             id=index,
@@ -48,7 +51,9 @@ def write_dataset(
         )
         for index, episode in enumerate(episodes)
     ]
-    env = make_env(env_id)  # Minari takes its spec and spaces; made here, quietly, for v4 too
+    env = make_env(
+        env_id, **(env_kwargs or {})
+    )  # Minari takes its spec and spaces; made here, quietly, for v4 too
     with minari_root(staging), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(is set to None|env_spec).*")
         dataset = minari.create_dataset_from_buffers(

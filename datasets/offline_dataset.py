@@ -1,7 +1,7 @@
 """A whole offline dataset in memory: the steps of all episodes, concatenated."""
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,8 @@ class OfflineDataset:
     observation_std: np.ndarray  # (obs_dim,) float32, >= MIN_OBSERVATION_STD
     ref_min_score: float | None
     ref_max_score: float | None
+    env_kwargs: dict = field(default_factory=dict)
+    """Keywords the env is made with: a memory task's {"delay": D}; {} for locomotion."""
 
     @property
     def observation_dim(self) -> int:
@@ -54,6 +56,7 @@ class OfflineDataset:
         rewards: list[np.ndarray],
         ref_min_score: float | None = None,
         ref_max_score: float | None = None,
+        env_kwargs: dict | None = None,
     ) -> "OfflineDataset":
         """Per-episode arrays (observations without the final one) -> one dataset."""
         episode_lengths = np.array([len(r) for r in rewards], dtype=np.int64)
@@ -76,6 +79,7 @@ class OfflineDataset:
             observation_std=observation_std,
             ref_min_score=ref_min_score,
             ref_max_score=ref_max_score,
+            env_kwargs=env_kwargs or {},
         )
 
     def select_episodes(self, episodes: np.ndarray) -> "OfflineDataset":

@@ -4,15 +4,22 @@ A recipe is data (JSON). `recipes/levels.json` holds the D4RL-style levels per e
 a standalone recipe file (like the bundled dataset's) also names its dataset id and seed."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets.errors import DatasetError
+from datasets.scripted_reach import LEVELS as SCRIPTED_LEVELS
+from envs.cue_reach import episode_length
+from envs.make import MEMORY_ENV_IDS
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 LEVELS_FILE = RECIPES_DIR / "levels.json"
 # The policy name that means uniformly random actions instead of a policy file.
 UNIFORM_RANDOM = "uniform-random"
+# A policy name "scripted:<level>" means a memory task's scripted controller at that level.
+SCRIPTED_PREFIX = "scripted:"
+# Episodes of a memory-task dataset: its steps follow from the delay.
+MEMORY_EPISODES = 500
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class Recipe:
     env: str  # short name, e.g. "hopper"
     parts: tuple[RecipePart, ...]
     seed: int = 0
+    env_kwargs: dict = field(default_factory=dict)  # a memory task's {"delay": D}
 
     @property
     def steps(self) -> int:
@@ -40,11 +48,13 @@ class Recipe:
             RecipePart(part.policy, max(1, round(steps * part.steps / self.steps)))
             for part in self.parts
         )
-        return Recipe(self.dataset_id, self.env, scaled, self.seed)
+        return Recipe(self.dataset_id, self.env, scaled, self.seed, self.env_kwargs)
 
     def to_json(self) -> str:
         parts = [{"policy": part.policy, "steps": part.steps} for part in self.parts]
         fields = {"dataset_id": self.dataset_id, "env": self.env, "seed": self.seed}
+        if self.env_kwargs:
+            fields["env_kwargs"] = self.env_kwargs
         return json.dumps({**fields, "parts": parts}, indent=2) + "\n"
 
 
@@ -63,6 +73,25 @@ def level_recipe(env: str, level: str, seed: int = 0) -> Recipe:
     return Recipe(f"replica/{env}/{level}-v0", env, parts, seed)
 
 
+def memory_dataset_id(env: str, delay: int, level: str) -> str:
+    return f"memory/{env}-d{delay}/{level}-v0"
+
+
+def memory_recipe(env: str, level: str, delay: int | None, seed: int = 0) -> Recipe:
+    """The recipe of `memory/<env>-d<delay>/<level>-v0`: MEMORY_EPISODES episodes of the
+    scripted controller at `level` ("expert" or "mixed")."""
+    if env not in MEMORY_ENV_IDS:
+        raise DatasetError(f"unknown memory task {env!r}; expected one of {sorted(MEMORY_ENV_IDS)}")
+    if delay is None:
+        raise DatasetError(f"--env {env} needs --delay (steps between the cue and the go flag)")
+    if delay <= 0:
+        raise DatasetError(f"--delay must be a positive number of steps, got {delay}")
+    if level not in SCRIPTED_LEVELS:
+        raise DatasetError(f"unknown --level {level!r}; expected one of {sorted(SCRIPTED_LEVELS)}")
+    part = RecipePart(f"{SCRIPTED_PREFIX}{level}", MEMORY_EPISODES * episode_length(delay))
+    return Recipe(memory_dataset_id(env, delay, level), env, (part,), seed, {"delay": delay})
+
+
 def read_recipe(path: str | Path) -> Recipe:
     """A standalone recipe file: {"dataset_id", "env", "seed", "parts": [{"policy", "steps"}]}."""
     fields = _read_json(Path(path))
@@ -72,6 +101,7 @@ def read_recipe(path: str | Path) -> Recipe:
             str(fields["env"]),
             _parse_parts(fields["parts"], str(path)),
             int(fields.get("seed", 0)),
+            dict(fields.get("env_kwargs", {})),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise DatasetError(f"recipe {path} is malformed: {error!r}") from error

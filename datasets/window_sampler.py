@@ -26,7 +26,8 @@ class WindowSampler:
     whole dataset (an episode chosen proportionally to its length, the start uniform within
     it), and the window [start, start + K) is cut at the episode end.
     from_episode_start=True: an episode chosen proportionally to its length, window = its first
-    K steps (full-trajectory training of recurrent backbones, K up to the episode length)."""
+    K steps (full-trajectory training of recurrent backbones); K is cut to the longest episode,
+    so that a K of 1000 means "whole episodes" without padding shorter ones to 1000."""
 
     def __init__(
         self,
@@ -37,6 +38,8 @@ class WindowSampler:
     ):
         if context_length <= 0:
             raise ValueError(f"context_length must be positive, got {context_length}")
+        if from_episode_start:
+            context_length = min(context_length, int(dataset.episode_lengths.max()))
         self.context_length = context_length
         self.device = torch.device(device)
         self.from_episode_start = from_episode_start

@@ -38,6 +38,14 @@ class EpisodeStats:
     """(episodes,) int64: number of steps of each episode."""
     env_seeds: np.ndarray
     """(num_envs,) int64: the seed env i was reset with; its later episodes follow from it."""
+    successes: np.ndarray | None = None
+    """(episodes,) bool: whether each episode succeeded, from the env's final info["is_success"]
+    (memory tasks); None for envs that report no success."""
+
+    @property
+    def success_rate(self) -> float | None:
+        """The share of episodes that succeeded, in [0, 1]; None where success is not defined."""
+        return None if self.successes is None else float(np.mean(self.successes))
 
 
 def episode_quotas(episodes: int, num_envs: int) -> np.ndarray:
@@ -73,13 +81,13 @@ def rollout(
     remaining = quotas.copy()
     running_return = np.zeros(num_envs)
     running_length = np.zeros(num_envs, dtype=np.int64)
-    finished: list[list[tuple[float, int]]] = [[] for _ in range(num_envs)]
+    finished: list[list[tuple[float, int, bool | None]]] = [[] for _ in range(num_envs)]
     # fewer threads while other processes keep cores busy
     with ThreadsForFreeCores(adapt=True) as cpu_threads:  # rollouts are not resumed
         while remaining.any():
             cpu_threads.adjust()
             actions = policy.act(observations)
-            observations, rewards, terminated, truncated, _ = envs.step(actions)
+            observations, rewards, terminated, truncated, infos = envs.step(actions)
             policy.observe(rewards)
             counted = remaining > 0
             running_return += np.where(counted, rewards, 0.0)
@@ -87,8 +95,12 @@ def rollout(
             ended = terminated | truncated
             if film is not None:
                 film.step(envs, rewards, ended)
+            successes = _final_successes(infos, num_envs)
             for env in np.flatnonzero(ended & counted):
-                finished[env].append((float(running_return[env]), int(running_length[env])))
+                success = None if successes is None else bool(successes[env])
+                finished[env].append(
+                    (float(running_return[env]), int(running_length[env]), success)
+                )
             running_return[ended] = 0.0
             running_length[ended] = 0
             remaining -= ended & counted
@@ -97,8 +109,19 @@ def rollout(
                 policy.reset(ended)
 
     episodes = [episode for env_episodes in finished for episode in env_episodes]
+    successes = [success for _, _, success in episodes]
     return EpisodeStats(
-        returns=np.array([episode_return for episode_return, _ in episodes], dtype=np.float64),
-        lengths=np.array([length for _, length in episodes], dtype=np.int64),
+        returns=np.array([episode_return for episode_return, _, _ in episodes], dtype=np.float64),
+        lengths=np.array([length for _, length, _ in episodes], dtype=np.int64),
         env_seeds=seed + np.arange(num_envs, dtype=np.int64),
+        successes=None if None in successes else np.array(successes, dtype=bool),
     )
+
+
+def _final_successes(infos: dict, num_envs: int) -> np.ndarray | None:
+    """(num_envs,) bool: info["is_success"] of the step that ended each env's episode (SAME_STEP
+    autoreset keeps the final step's info under "final_info"); None if the env reports none."""
+    final = infos.get("final_info", {})
+    if "is_success" not in final:
+        return None
+    return np.asarray(final["is_success"], dtype=bool).reshape(num_envs)

@@ -83,10 +83,18 @@ def _draw_groups(axes, report: EvaluationReport, colors, beside: bool) -> list[f
             fmt="o",
             capsize=5,
             color="black" if len(groups) == 1 else color,
-            label=f"{group.label} ({spread})",
+            label=f"{group.label} ({spread}){_success_label(group)}",
         )
         drawn += [*(means - errors), *(means + errors)]
     return drawn
+
+
+def _success_label(group) -> str:
+    """Memory tasks: the group's success rate at each target, for its legend entry."""
+    rates = [target.success_rate for target in group.targets]
+    if any(rate is None for rate in rates):
+        return ""
+    return "; success " + ", ".join(f"{rate.mean:.0%}" for rate in rates)
 
 
 def _draw_anchors(axes, report: EvaluationReport) -> list[float]:

@@ -37,15 +37,21 @@ def evaluate_runs(
     mode: Mode,
     seed: int | None,
     console: Console,
+    env_id: str | None = None,
+    env_kwargs: dict | None = None,
     videos: VideoRequest | None = None,
 ) -> EvaluationReport:
     """Every run rolled out at every target return; env i of a run is reset with seed + i, or
-    with the run's own training seed + i when `seed` is None. `videos`: film the first episodes
-    of every run at every target (scoring.videos)."""
+    with the run's own training seed + i when `seed` is None. `env_id` replaces the training
+    data's env, `env_kwargs` override its keywords (a memory task at another delay: length
+    generalisation). `videos`: film the first episodes of every run at every target
+    (scoring.videos)."""
     dataset = runs[0].payload["dataset"]
-    env_id = dataset["env_id"]
+    env_id = env_id or dataset["env_id"]
+    trained_env_kwargs = dataset.get("env_kwargs", {})
+    rollout_env_kwargs = trained_env_kwargs | (env_kwargs or {})
     references = reference_returns(env_id, dataset["ref_min_score"], dataset["ref_max_score"])
-    targets = target_returns or default_target_returns(env_id)
+    targets = target_returns or default_target_returns(env_id, dataset["ref_max_score"])
     groups = group_runs([run.record for run in runs])
     group_of = {index: number for number, group in enumerate(groups) for index in group.runs}
 
@@ -61,11 +67,13 @@ def evaluate_runs(
                 episodes=episodes,
                 mode=mode,
                 seed=run.training_seed if seed is None else seed,
+                env_kwargs=rollout_env_kwargs,
                 film=film,
             )
             env_seeds = tuple(stats.env_seeds.tolist())
             scores = normalized_score(stats.returns, references.ref_min, references.ref_max)
             summary = over_episodes(scores)
+            successes = None if stats.successes is None else tuple(stats.successes.tolist())
             results.append(
                 TargetResult(
                     target,
@@ -73,7 +81,9 @@ def evaluate_runs(
                     tuple(stats.lengths.tolist()),
                     tuple(scores.tolist()),
                     summary,
-                    save_clips(
+                    successes=successes,
+                    success_rate=stats.success_rate,
+                    videos=save_clips(
                         film,
                         videos,
                         run_name=run.name,
@@ -84,10 +94,11 @@ def evaluate_runs(
                     ),
                 )
             )
+            success = "" if successes is None else f", success {stats.success_rate:.2f}"
             console.print(
                 f"{run.checkpoint}  target {target:g}: score {summary.mean:.1f} ± "
                 f"{summary.std:.1f}, return {stats.returns.mean():.0f}, "
-                f"length {stats.lengths.mean():.0f}",
+                f"length {stats.lengths.mean():.0f}{success}",
                 soft_wrap=True,
             )
         evaluations.append(
@@ -108,6 +119,8 @@ def evaluate_runs(
         d4rl_counterpart=d4rl_counterpart(dataset["id"]),
         replica=is_replica(dataset["id"]),
         env_id=env_id,
+        env_kwargs=rollout_env_kwargs,
+        trained_env_kwargs=trained_env_kwargs,
         gymnasium_version=gymnasium.__version__,
         mujoco_version=mujoco.__version__,
         backbones=tuple(sorted({run.backbone for run in runs})),
@@ -131,10 +144,12 @@ def _group_summary(group, evaluations: list[RunEvaluation], targets) -> GroupSum
     """The group's runs aggregated at each target (scoring.statistics.summarize)."""
     summaries = []
     for number, target in enumerate(targets):
-        per_run_scores = [
-            evaluations[index].results[number].normalized_scores for index in group.runs
-        ]
-        summaries.append(TargetSummary(target, summarize(per_run_scores)))
+        results = [evaluations[index].results[number] for index in group.runs]
+        per_run_scores = [result.normalized_scores for result in results]
+        success_rate = None
+        if all(result.successes is not None for result in results):
+            success_rate = summarize([list(map(float, result.successes)) for result in results])
+        summaries.append(TargetSummary(target, summarize(per_run_scores), success_rate))
     return GroupSummary(
         group.label, group.backbone, group.differences, group.runs, tuple(summaries)
     )

@@ -24,6 +24,10 @@ class TargetResult:
     normalized_scores: tuple[float, ...]
     summary: ScoreSummary
     """Over the episodes."""
+    successes: tuple[bool, ...] | None = None
+    """Memory tasks: whether each episode succeeded (the env's final info["is_success"])."""
+    success_rate: float | None = None
+    """Memory tasks: the share of successful episodes, in [0, 1]; None where undefined."""
     videos: tuple[str, ...] = ()
     """MP4s of the first episode of the first envs (evaluate.py --video)."""
 
@@ -47,6 +51,8 @@ class RunEvaluation:
 class TargetSummary:
     target_return: float
     summary: ScoreSummary
+    success_rate: ScoreSummary | None = None
+    """Memory tasks: the success rate (in [0, 1]) summarised as the score is."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,10 @@ class EvaluationReport:
     replica: bool
     env_id: str
     """The environment the runs were rolled out in."""
+    env_kwargs: dict
+    """The keywords it was made with: a memory task's {"delay": D} ({} for locomotion)."""
+    trained_env_kwargs: dict
+    """Those of the training data's env (another delay than env_kwargs: length generalisation)."""
     gymnasium_version: str
     mujoco_version: str
     backbones: tuple[str, ...]
@@ -115,6 +125,7 @@ class EvaluationReport:
         elif version != SCHEMA_VERSION:
             raise ValueError(f"evaluation schema version {version} is newer than this toolkit's")
         fields = {field.name for field in dataclasses.fields(cls)}
+        data = {"env_kwargs": {}, "trained_env_kwargs": {}} | data  # before memory tasks
         return from_plain(cls, {key: value for key, value in data.items() if key in fields})
 
 

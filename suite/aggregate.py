@@ -21,7 +21,14 @@ from rliable import metrics
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from scoring import ScoreSummary, over_runs
-from suite.results_folder import eval_path, first_target_score, read_evaluation
+from suite.results_folder import (
+    eval_path,
+    first_target_score,
+    first_target_success,
+    longer_delay_path,
+    read_evaluation,
+    read_evaluation_file,
+)
 from suite.spec import Suite
 
 KINDS = ("last", "best")
@@ -48,6 +55,11 @@ class Cell:
     mode: str
     last: SeedScores
     best: SeedScores
+    success: SeedScores
+    """Memory tasks: the last checkpoint's success rate in [0, 1] (summary None elsewhere)."""
+    longer_delay: SeedScores
+    """Memory tasks with test_delay_factor: the success rate at that multiple of the delay
+    (first mode only)."""
 
 
 @dataclass(frozen=True)
@@ -96,11 +108,21 @@ def run_scores(suite: Suite, runs_root: Path) -> tuple[dict, dict, dict]:
         curves[dataset, backbone, seed] = curve
         for mode in suite.eval_modes:
             last = first_target_score(reports[mode], index) if mode in reports else None
+            success = first_target_success(reports[mode], index) if mode in reports else None
             # Periodic evaluations ran in the first mode only (the last of them at the end).
             best = None
             if mode == suite.eval_modes[0] and last is not None:
                 best = best_score(suite, run_dir, mode, index, curve)
-            scores[dataset, backbone, seed, mode] = {"last": last, "best": best}
+            longer = None
+            longer_path = longer_delay_path(run_dir, mode, suite.test_delay_factor or 0)
+            if mode == suite.eval_modes[0] and longer_path.is_file():
+                longer = first_target_success(read_evaluation_file(longer_path), index)
+            scores[dataset, backbone, seed, mode] = {
+                "last": last,
+                "best": best,
+                "success": success,
+                "longer_delay": longer,
+            }
     return scores, curves, evaluated
 
 
@@ -129,9 +151,10 @@ def cells(suite: Suite, scores: dict) -> list[Cell]:
         for backbone in suite.backbones:
             for mode in suite.eval_modes:
                 kinds = {}
-                for kind in KINDS:
+                for kind in (*KINDS, "success", "longer_delay"):
                     pairs = [
-                        (seed, scores[dataset, backbone, seed, mode][kind]) for seed in suite.seeds
+                        (seed, scores[dataset, backbone, seed, mode].get(kind))
+                        for seed in suite.seeds
                     ]
                     present = [(seed, score) for seed, score in pairs if score is not None]
                     kinds[kind] = seed_scores([s for s, _ in present], [v for _, v in present])

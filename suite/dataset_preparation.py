@@ -2,7 +2,8 @@
 local store or among the bundled datasets is used as it is; a missing `replica/<env>/<level>-v0`
 is built with datasets.build (the same builder as `python -m datasets.build`), and a missing
 `d4rl/<env>/<level>-v2` is imported from D4RL's file of that name in --d4rl-dir (as
-`python -m datasets.import_d4rl` does)."""
+`python -m datasets.import_d4rl` does); a missing `memory/<task>-d<delay>/<level>-v0` is built
+from the task's scripted controller."""
 
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ from datasets.build import build_dataset
 from datasets.d4rl_names import d4rl_env_level, d4rl_file_name
 from datasets.import_d4rl import import_d4rl
 from datasets.minari_store import BUNDLED_ROOT, local_root
-from datasets.recipe import LEVELS_FILE, level_names
+from datasets.recipe import LEVELS_FILE, level_names, memory_dataset_id
+from datasets.scripted_reach import LEVELS as MEMORY_LEVELS
+from envs.make import MEMORY_ENV_IDS
 from infra.errors import UsageError
 
 
@@ -28,6 +31,20 @@ def replica_level(dataset_id: str) -> tuple[str, str] | None:
         return None
     env, level = parts[1], parts[2].removesuffix("-v0")
     return (env, level) if level in level_names(env) else None
+
+
+def memory_level(dataset_id: str) -> tuple[str, str, int] | None:
+    """'memory/cue-reach-d30/mixed-v0' -> ('cue-reach', 'mixed', 30) for a memory task's level."""
+    parts = dataset_id.split("/")
+    if len(parts) != 3 or parts[0] != "memory" or not parts[2].endswith("-v0"):
+        return None
+    task, _, delay = parts[1].rpartition("-d")
+    level = parts[2].removesuffix("-v0")
+    if task not in MEMORY_ENV_IDS or level not in MEMORY_LEVELS or not delay.isdigit():
+        return None
+    if memory_dataset_id(task, int(delay), level) != dataset_id:  # e.g. a delay of 030
+        return None
+    return task, level, int(delay)
 
 
 def d4rl_file(dataset_id: str, d4rl_dir: Path) -> Path:
@@ -61,6 +78,8 @@ def missing_datasets(
     for dataset in missing:
         if dataset in d4rl:
             continue
+        if memory_level(dataset) is not None:
+            continue  # built from a scripted controller: nothing to give
         if replica_level(dataset) is None:
             raise UsageError(
                 f"unknown dataset {dataset!r}: not in {local_root()} nor bundled, and not a "
@@ -80,6 +99,9 @@ def build_missing(
             if d4rl_env_level(dataset) is not None:
                 imported = import_d4rl(d4rl_file(dataset, d4rl_dir), *d4rl_env_level(dataset))
                 print(imported.summary(), file=sys.stderr)
+            elif memory_level(dataset) is not None:
+                task, level, delay = memory_level(dataset)
+                build_dataset(task, level, None, steps=steps, seed=0, delay=delay)
             else:
                 build_dataset(*replica_level(dataset), policies_dir, steps=steps, seed=0)
         except DatasetError as error:

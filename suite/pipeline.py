@@ -132,6 +132,7 @@ def tasks_to_run(suite: Suite, results: ResultsFolder, execution: Execution) -> 
                 suite.eval_modes,
                 suite.final_eval_episodes,
                 execution.threads_per_run,
+                suite.test_delay_factor,
             )
         )
     return tasks
@@ -184,6 +185,8 @@ def write_report(results: ResultsFolder) -> report.SuiteReport:
         "scores.png": plots.scores_chart(content),
         "learning_curves.png": plots.learning_curves_chart(content, curves),
     }
+    if any(cell.success.summary is not None for cell in content.cells):
+        files["memory-success.png"] = plots.memory_success_chart(content)
     for mode in suite.eval_modes:
         title = f"last checkpoint, {mode} rollouts"
         matrices = aggregate.score_matrices(suite, scores, mode, "last")

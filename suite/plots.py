@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 from rliable import plot_utils  # noqa: E402
 
 from scoring import over_runs  # noqa: E402
+from suite.dataset_preparation import memory_level  # noqa: E402
 from suite.report import SuiteReport  # noqa: E402
 
 SCORE_LABEL = "D4RL-normalised score"
@@ -216,4 +217,52 @@ def aggregates_chart(aggregates: dict, title: str, caveats: tuple[str, ...]) -> 
     figure.tight_layout()
     if caveats:
         figure.text(0.01, -0.02, "\n".join(caveats), fontsize=6, va="top", wrap=True)
+    return _png(figure)
+
+
+def memory_success_chart(report: SuiteReport) -> bytes:
+    """Memory tasks: success rate against the delay, one line per row of the suite (mean and 95%
+    t-interval over seeds, cut at 0 and 100%), one panel per rollout mode (and one for the
+    longer test delay)."""
+    suite = report.suite
+    levels = {dataset: memory_level(dataset) for dataset in suite.datasets}
+    delays = {dataset: None if level is None else level[2] for dataset, level in levels.items()}
+    datasets = sorted((d for d in suite.datasets if delays[d] is not None), key=delays.get)
+    panels = [(f"{mode} rollouts", mode, "success") for mode in suite.eval_modes]
+    if any(cell.longer_delay.summary is not None for cell in report.cells):
+        factor = suite.test_delay_factor
+        panels.append((f"trained at D, tested at {factor}D", suite.eval_modes[0], "longer_delay"))
+    figure, axes_list = _grid(len(panels), width=5.2, height=4.0)
+    for axes, (title, mode, kind) in zip(axes_list, panels, strict=False):
+        for number, backbone in enumerate(suite.backbones):
+            points = [
+                (delays[dataset], getattr(report.cell(dataset, backbone, mode), kind).summary)
+                for dataset in datasets
+            ]
+            points = [(delay, summary) for delay, summary in points if summary is not None]
+            if not points:
+                continue
+            # rows side by side around each delay (a log axis: a factor), so that bars stay apart
+            spread = 1.04 ** (number - (len(suite.backbones) - 1) / 2)
+            x = spread * np.array([delay for delay, _ in points], dtype=float)
+            mean = np.array([100 * summary.mean for _, summary in points])
+            low = np.array([100 * (s.mean if s.ci_low is None else s.ci_low) for _, s in points])
+            high = np.array([100 * (s.mean if s.ci_high is None else s.ci_high) for _, s in points])
+            # a rate's interval ends at 0% and 100%, whatever the t-interval says
+            errors = [mean - np.clip(low, 0, 100), np.clip(high, 0, 100) - mean]
+            style = "--" if "@" in backbone else "-"
+            axes.errorbar(x, mean, yerr=errors, fmt=style, marker="o", markersize=4, capsize=2,
+                          linewidth=1, elinewidth=0.6, label=backbone,
+                          color=plt.cm.tab10(number % 10))  # fmt: skip
+        axes.axhline(50, color="grey", linewidth=0.8, linestyle=":", label="chance (50%)")
+        axes.axvline(20, color="grey", linewidth=0.8, label="a 20-step window")
+        axes.set_xscale("log")
+        ticks = sorted({20, *(delays[dataset] for dataset in datasets)})
+        axes.set_xticks(ticks, [str(tick) for tick in ticks])
+        axes.minorticks_off()
+        axes.set_ylim(-5, 105)
+        axes.set_xlabel("delay D (steps between the cue and the go flag)")
+        axes.set_ylabel("success rate (%)")
+        axes.set_title(f"{suite.name}: {title}", fontsize=9)
+    axes_list[0].legend(fontsize=7, loc="lower left")
     return _png(figure)

@@ -22,7 +22,9 @@ SCORE_NOTE = (
     "D4RL-normalised score of a run = its mean over the evaluation episodes at the first target "
     "return (the environment's highest, as CORL reports). last = the final checkpoint (the "
     "headline); best = {best} (first mode only). Cells: mean over seeds ± half-width of the 95% "
-    "t-interval over seeds (a single seed: its score, no interval)."
+    "t-interval over seeds (a single seed: its score, no interval). Success rate (memory tasks): "
+    "the share of the last checkpoint's evaluation episodes, at the first target, that end at the "
+    "cued target; cells as the scores."
 )
 BEST_BY = {
     False: "the best periodic evaluation during training, chosen by score",
@@ -113,13 +115,16 @@ def build_report(
     )
 
 
-def format_cell(scores: aggregate.SeedScores) -> str:
+def format_cell(scores: aggregate.SeedScores, percent: bool = False) -> str:
+    """mean ± half-width of the 95% interval over seeds; `percent` for a rate in [0, 1]."""
     summary = scores.summary
     if summary is None:
         return "–"
+    scale, unit = (100.0, "%") if percent else (1.0, "")
     if summary.ci_low is None:
-        return f"{summary.mean:.1f}"
-    return f"{summary.mean:.1f} ± {summary.ci_high - summary.mean:.1f}"
+        return f"{scale * summary.mean:.1f}{unit}"
+    half_width = scale * (summary.ci_high - summary.mean)
+    return f"{scale * summary.mean:.1f}{unit} ± {half_width:.1f}{unit}"
 
 
 def _published_methods(report: SuiteReport) -> list[str]:
@@ -152,7 +157,10 @@ def table_rows(report: SuiteReport, mode: str, kind: str) -> tuple[list[str], li
         [
             _dataset_label(report, dataset),
             *(
-                format_cell(getattr(report.cell(dataset, backbone, mode), kind))
+                format_cell(
+                    getattr(report.cell(dataset, backbone, mode), kind),
+                    percent=kind in ("success", "longer_delay"),
+                )
                 for backbone in suite.backbones
             ),
             *(_published_cell(report, dataset, method) for method in methods),
@@ -165,6 +173,13 @@ def table_rows(report: SuiteReport, mode: str, kind: str) -> tuple[list[str], li
 def _tables(report: SuiteReport):
     """(title, mode, kind) of every table worth printing."""
     modes = report.suite.eval_modes
+    if any(cell.success.summary is not None for cell in report.cells):
+        title = "Success rate (memory tasks), last checkpoint, {} rollouts"
+        yield from ((title.format(mode), mode, "success") for mode in modes)
+    if any(cell.longer_delay.summary is not None for cell in report.cells):
+        factor = report.suite.test_delay_factor
+        title = f"Success rate, trained at delay D, tested at {factor}D, {modes[0]} rollouts"
+        yield (title, modes[0], "longer_delay")
     yield from ((f"Last checkpoint, {mode} rollouts", mode, "last") for mode in modes)
     if any(cell.best.summary is not None for cell in report.cells):
         title = (
@@ -230,9 +245,11 @@ def render_csv(report: SuiteReport) -> bytes:
         ]
     )
     for cell in report.cells:
-        for kind in aggregate.KINDS:
+        for kind in (*aggregate.KINDS, "success", "longer_delay"):
             scores = getattr(cell, kind)
             summary = scores.summary
+            if kind in ("success", "longer_delay") and summary is None:
+                continue  # not a memory task
             writer.writerow(
                 [
                     cell.dataset,

@@ -80,6 +80,11 @@ class UnreadableRun(UsageError):
     """A run folder whose checkpoint cannot be read: kept as it is, for its user to decide."""
 
 
+def longer_delay_path(run_dir: Path, mode: str, factor: int) -> Path:
+    """A memory-task run's evaluation at `factor` times its training delay."""
+    return run_dir / f"eval-{mode}-delay-x{factor}.json"
+
+
 def trained_steps(run_dir: Path) -> int:
     """The step of the run's last checkpoint; 0 when there is none. UnreadableRun when there
     is one that cannot be read: the folder may hold a finished run's results, so the suite
@@ -155,7 +160,10 @@ def failure(run_dir: Path) -> str | None:
 def read_evaluation(run_dir: Path, mode: str, best_val: bool = False) -> EvaluationReport:
     """The run's final evaluation in `mode` (written by the suite's worker); with `best_val`,
     that of its checkpoint at the lowest validation loss."""
-    path = eval_path(run_dir, mode, best_val)
+    return read_evaluation_file(eval_path(run_dir, mode, best_val))
+
+
+def read_evaluation_file(path: Path) -> EvaluationReport:
     return EvaluationReport.from_json(json.loads(path.read_text()))
 
 
@@ -163,3 +171,9 @@ def first_target_score(report: EvaluationReport, index: int = 0) -> float:
     """The mean normalised score of the report's model `index` (a member of a run of several
     seeds; 0 for a run of one) at the first (highest) target return."""
     return report.runs[index].results[0].summary.mean
+
+
+def first_target_success(report: EvaluationReport, index: int = 0) -> float | None:
+    """The success rate (in [0, 1]) of the report's model `index` at the first target return;
+    None where the env defines no success (locomotion)."""
+    return report.runs[index].results[0].success_rate

@@ -25,6 +25,9 @@ else:  # tomllib joined the standard library in 3.11; tomli is the same parser
 
 PRESETS_FILE = Path(__file__).resolve().parent / "presets.toml"
 ALL_BACKBONES = "all"
+# A row "<backbone>@<variant>" is the backbone trained with settings of its own: its overrides may
+# hold train.py's settings too (e.g. transformer@K20 = {context_length = 20}).
+VARIANT_MARK = "@"
 # Settings a later run of the same results folder may extend (an addition, not a change).
 EXTENDABLE = ("datasets", "backbones", "seeds")
 # Keys of results folders written before the suite took train.py's names: the final
@@ -67,15 +70,20 @@ class SuiteMethods:
     def training_args(
         self, dataset: str, backbone: str, seeds: tuple[int, ...], run_dir: Path
     ) -> Args:
-        """The run's Args: the suite's training settings, and those it decides per run."""
-        params = self.backbone_settings | self.overrides.get(backbone, {})
+        """The run's Args: the suite's training settings, and those it decides per run; a row
+        `<backbone>@<variant>` also its own training settings from its overrides."""
+        overrides = self.overrides.get(backbone, {})
+        params = self.backbone_settings | {
+            k: v for k, v in overrides.items() if k not in TRAINING_SETTINGS
+        }
         together = {"seeds": seeds} if self.seeds_together else {"seed": seeds[0]}
         shared = {name: getattr(self, name) for name in TRAINING_SETTINGS}
+        shared |= {k: v for k, v in overrides.items() if k in TRAINING_SETTINGS}
         # A short suite (smoke's 20 steps) still logs its loss, at its last step at least.
-        shared["log_every"] = min(self.log_every, self.steps)
+        shared["log_every"] = min(shared["log_every"], shared["steps"])
         return Args(
             **shared,
-            backbone=backbone_config(backbone, **params),
+            backbone=backbone_config(registry_name(backbone), **params),
             dataset=dataset,
             out_dir=run_dir,
             **together,
@@ -139,6 +147,15 @@ SUITE_ONLY_FIELDS = [
         int | None,
         _setting(
             None, "Steps of replica datasets built when missing (default: the recipe's, 1M/part)."
+        ),
+    ),
+    (
+        "test_delay_factor",
+        int | None,
+        _setting(
+            None,
+            "Memory tasks: also evaluate each last checkpoint (first mode) at this multiple of "
+            "its training delay: the table 'trained at D, tested at N×D' (length generalisation).",
         ),
     ),
     (
@@ -243,7 +260,7 @@ def resolve(suite: Suite) -> Suite:
         if len(set(values)) != len(values):
             raise UsageError(f"--{name} lists a value twice: {' '.join(map(str, values))}")
     for backbone in suite.backbones:
-        if backbone not in BACKBONES:
+        if registry_name(backbone) not in BACKBONES:
             raise UsageError(f"unknown backbone {backbone!r}; registered: {', '.join(BACKBONES)}")
     for backbone in suite.overrides:
         if backbone not in suite.backbones:
@@ -255,17 +272,25 @@ def resolve(suite: Suite) -> Suite:
         raise UsageError("--eval-modes needs at least one value")
     if suite.final_eval_episodes <= 0:
         raise UsageError(f"--final-eval-episodes must be positive, got {suite.final_eval_episodes}")
+    if suite.test_delay_factor is not None and suite.test_delay_factor <= 0:
+        raise UsageError(f"--test-delay-factor must be positive, got {suite.test_delay_factor}")
     if suite.bootstrap_reps <= 0:
         raise UsageError(f"--bootstrap-reps must be positive, got {suite.bootstrap_reps}")
     if suite.target_returns == ():
         raise UsageError("--target-returns needs at least one value")
     for backbone in suite.backbones:
-        _check_backbone_fields(
-            backbone, suite.backbone_settings | suite.overrides.get(backbone, {})
-        )
-    # Settings shared with train.py are checked by train.py's own checks.
-    validate(suite.training_args(suite.datasets[0], suite.backbones[0], suite.seeds, Path(".")))
+        overrides = suite.overrides.get(backbone, {})
+        if VARIANT_MARK in backbone:  # its training settings are checked with train.py's
+            overrides = {k: v for k, v in overrides.items() if k not in TRAINING_SETTINGS}
+        _check_backbone_fields(registry_name(backbone), suite.backbone_settings | overrides)
+        # Settings shared with train.py are checked by train.py's own checks.
+        validate(suite.training_args(suite.datasets[0], backbone, suite.seeds, Path(".")))
     return suite
+
+
+def registry_name(row: str) -> str:
+    """A suite row's backbone: 'transformer@K20' -> 'transformer'."""
+    return row.partition(VARIANT_MARK)[0]
 
 
 def _check_backbone_fields(backbone: str, params: dict) -> None:

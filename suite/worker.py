@@ -26,6 +26,7 @@ from suite.results_folder import (
     clear_failure,
     eval_path,
     first_target_score,
+    longer_delay_path,
     read_evaluation,
     record_failure,
     set_aside_earlier_attempt,
@@ -49,6 +50,8 @@ class RunTask:
     eval_modes: tuple[str, ...]
     eval_episodes: int
     threads: int
+    test_delay_factor: int | None = None
+    """Memory tasks: also evaluate (first mode) at this multiple of the training delay."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ def run_one(task: RunTask, events=None, where: str = "") -> RunOutcome:
             evaluate_seconds += time.perf_counter() - start
         if task.args.get("keep_best_val") and best_val_checkpoint(task.run_dir) is not None:
             evaluate_once(task, task.eval_modes[0], best_val=True)
+        if task.test_delay_factor is not None:
+            start = time.perf_counter()
+            evaluate_at_longer_delay(task, task.eval_modes[0], task.test_delay_factor)
+            evaluate_seconds += time.perf_counter() - start
     except INTERRUPTIONS:
         return RunOutcome(task.name, "interrupted")
     except Exception as error:  # noqa: BLE001 (any failure ends this run only, with its line)
@@ -126,15 +133,33 @@ def evaluate_once(task: RunTask, mode: str, best_val: bool = False) -> float:
     `best_val`, the checkpoint of lowest validation loss, with as many episodes."""
     path = eval_path(task.run_dir, mode, best_val)
     if not path.is_file():
-        args = training.args_from_dict(task.args)
-        checkpoint = best_val_checkpoint(task.run_dir) if best_val else task.run_dir
-        report = evaluate_runs(
-            load_runs((checkpoint,), resolve_device(args.device)),
-            episodes=task.eval_episodes,
-            target_returns=args.target_returns,
-            mode=mode,
-            seed=None,  # each model's env seeds from its training seed
-            console=Console(quiet=True),
-        )
-        write_json(path, report.to_json())
+        write_json(path, _evaluation(task, mode, best_val=best_val).to_json())
     return first_target_score(read_evaluation(task.run_dir, mode, best_val))
+
+
+def evaluate_at_longer_delay(task: RunTask, mode: str, factor: int) -> None:
+    """A memory-task run's final checkpoint at `factor` times its training delay (once); nothing
+    for other tasks."""
+    path = longer_delay_path(task.run_dir, mode, factor)
+    if not path.is_file():
+        runs = load_runs((task.run_dir,), "cpu")
+        delay = runs[0].payload["dataset"].get("env_kwargs", {}).get("delay")
+        if delay is None:
+            return
+        write_json(path, _evaluation(task, mode, {"delay": factor * delay}).to_json())
+
+
+def _evaluation(task: RunTask, mode: str, env_kwargs: dict | None = None, best_val: bool = False):
+    """The final checkpoint's evaluation (with `best_val`, the best-validation checkpoint's), in
+    the training data's env or with `env_kwargs` over its keywords."""
+    args = training.args_from_dict(task.args)
+    checkpoint = best_val_checkpoint(task.run_dir) if best_val else task.run_dir
+    return evaluate_runs(
+        load_runs((checkpoint,), resolve_device(args.device)),
+        episodes=task.eval_episodes,
+        target_returns=args.target_returns,
+        mode=mode,
+        seed=None,  # each model's env seeds from its training seed
+        console=Console(quiet=True),
+        env_kwargs=env_kwargs,
+    )

@@ -18,6 +18,7 @@ def dataset_summary(dataset: OfflineDataset) -> dict:
     return {
         "id": dataset.dataset_id,
         "env_id": dataset.env_id,
+        "env_kwargs": dataset.env_kwargs,
         "ref_min_score": dataset.ref_min_score,
         "ref_max_score": dataset.ref_max_score,
         # the behaviour data's own level, for charts: its mean undiscounted episode return

@@ -102,7 +102,9 @@ def periodic_evaluation(args: Args, dataset, device) -> PeriodicEvaluation:
     return PeriodicEvaluation(
         background,
         env_id=dataset.env_id,
-        targets=args.target_returns or default_target_returns(dataset.env_id),
+        env_kwargs=dataset.env_kwargs,
+        targets=args.target_returns
+        or default_target_returns(dataset.env_id, dataset.ref_max_score),
         episodes=args.eval_episodes,
         mode=args.eval_mode,
         seed=args.seed,

@@ -28,15 +28,25 @@ def evaluation_scalars(
     mode: Mode,
     seed: int,
     references: ReferenceReturns,
+    env_kwargs: dict | None = None,
 ) -> dict[str, float]:
-    """TensorBoard tag -> value for one evaluation of `model` at every target return."""
+    """TensorBoard tag -> value for one evaluation of `model` at every target return (and, for
+    memory tasks, eval/success_rate_<target>)."""
     scalars = {}
     for target in targets:
         stats = evaluate_model(
-            model, env_id=env_id, target_return=target, episodes=episodes, mode=mode, seed=seed
+            model,
+            env_id=env_id,
+            target_return=target,
+            episodes=episodes,
+            mode=mode,
+            seed=seed,
+            env_kwargs=env_kwargs,
         )
         scores = normalized_score(stats.returns, references.ref_min, references.ref_max)
         scalars[f"eval/normalized_score_{target:g}"] = float(scores.mean())
+        if stats.success_rate is not None:
+            scalars[f"eval/success_rate_{target:g}"] = stats.success_rate
         scalars[f"eval/return_{target:g}"] = float(stats.returns.mean())
         scalars[f"eval/episode_length_{target:g}"] = float(stats.lengths.mean())
     return scalars

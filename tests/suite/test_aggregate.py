@@ -86,7 +86,7 @@ def evaluation_of(score: float, seed: int) -> EvaluationReport:
     group = GroupSummary("min-gru", "min-gru", {}, (0,), (TargetSummary(3600.0, summary),))
     normalization = Normalization(0.0, 100.0, "dataset", "scores normalised by hand")
     return EvaluationReport(
-        "replica/hopper/medium-v0", None, True, "Hopper-v5", "1", "1", ("min-gru",),
+        "replica/hopper/medium-v0", None, True, "Hopper-v5", {}, {}, "1", "1", ("min-gru",),
         "recurrent", 1, None, normalization, None, (group,), (run,), (),
     )  # fmt: skip
 
