@@ -90,13 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    env_id = trained.payload["dataset"]["env_id"]
-    with make_env(env_id) as env:
+    dataset = trained.payload["dataset"]
+    env_id = dataset["env_id"]
+    with make_env(env_id, **dataset.get("env_kwargs", {})) as env:
         action_space = env.action_space
     step = PolicyStep(trained.model.float(), action_space.low, action_space.high)
     target_return = args.target_return
     if target_return is None:
-        target_return = default_target_returns(env_id)[0]
+        target_return = default_target_returns(env_id, dataset.get("ref_max_score"))[0]
     metadata = policy_metadata(
         step,
         env_id=env_id,

@@ -18,9 +18,13 @@ TAG = "videos/eval"
 
 
 class EvaluationClips:
-    def __init__(self, every: int, *, env_id, targets, mode, seed, references: ReferenceReturns):
+    def __init__(
+        self, every: int, *, env_id, env_kwargs, targets, mode, seed, references: ReferenceReturns
+    ):
         self.every = every
-        self.settings = dict(env_id=env_id, target_return=targets[0], mode=mode, seed=seed)
+        self.settings = dict(
+            env_id=env_id, env_kwargs=env_kwargs, target_return=targets[0], mode=mode, seed=seed
+        )
         self.references = references
         # TensorBoard's add_video encodes with moviepy 1 (moviepy.editor)
         problem = (missing_package("moviepy.editor") or choose_gl_backend()) if every else None

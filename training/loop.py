@@ -103,8 +103,7 @@ def periodic_evaluation(args: Args, dataset, device) -> PeriodicEvaluation:
         background,
         env_id=dataset.env_id,
         env_kwargs=dataset.env_kwargs,
-        targets=args.target_returns
-        or default_target_returns(dataset.env_id, dataset.ref_max_score),
+        targets=run_targets(args, dataset),
         episodes=args.eval_episodes,
         mode=args.eval_mode,
         seed=args.seed,
@@ -112,12 +111,19 @@ def periodic_evaluation(args: Args, dataset, device) -> PeriodicEvaluation:
     )
 
 
+def run_targets(args: Args, dataset) -> tuple[float, ...]:
+    """The returns evaluations during training ask for: --target-returns, else the env's
+    defaults (a memory task's: its expert's return)."""
+    return args.target_returns or default_target_returns(dataset.env_id, dataset.ref_max_score)
+
+
 def evaluation_clips(args: Args, dataset) -> EvaluationClips:
     """A filmed episode logged to TensorBoard every args.video_every steps (0: never)."""
     return EvaluationClips(
         args.video_every,
         env_id=dataset.env_id,
-        targets=args.target_returns or default_target_returns(dataset.env_id),
+        env_kwargs=dataset.env_kwargs,
+        targets=run_targets(args, dataset),
         mode=args.eval_mode,
         seed=args.seed,
         references=reference_returns(dataset.env_id, dataset.ref_min_score, dataset.ref_max_score),
