@@ -19,7 +19,9 @@ def local_root() -> Path:
     """The local Minari store: MINARI_DATASETS_PATH, else ~/.minari/datasets (Minari's rule),
     made when missing; DatasetError when it is not a folder or cannot be made."""
     try:
-        return get_dataset_path()
+        # Absolute: a relative MINARI_DATASETS_PATH would be joined to the paths Minari makes
+        # from it (a dataset's files staged under the store twice over).
+        return Path(get_dataset_path()).resolve()
     except OSError as error:
         where = os.environ.get("MINARI_DATASETS_PATH") or "~/.minari/datasets"
         reason = "not a folder" if isinstance(error, FileExistsError) else error.strerror

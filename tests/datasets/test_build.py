@@ -123,6 +123,15 @@ def test_build_random_actions_round_trip(minari_store):
     assert not list(minari_store.glob(".build-*"))  # the staging folder is gone
 
 
+def test_a_relative_store_path_builds_where_it_points(minari_store, monkeypatch):
+    """MINARI_DATASETS_PATH relative to the working folder, as a user may give it."""
+    monkeypatch.chdir(minari_store.parent)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", minari_store.name)
+    dataset_id = build_dataset("hopper", "random", None, steps=100, workers=1, show_progress=False)
+    assert (minari_store / dataset_id / "data" / "main_data.hdf5").is_file()
+    assert load_dataset(dataset_id).num_steps >= 100
+
+
 def test_build_from_policy_file_is_reproducible(tmp_path):
     policies = tmp_path / "policies"
     write_policy(policies, "tiny-policy", policy_arrays())
