@@ -21,7 +21,7 @@ from rich.console import Console
 
 from envs.evaluation import Mode
 from envs.make import check_env_kwargs, env_id_for, is_memory_env
-from infra.atomic_files import atomic_write, write_json
+from infra.atomic_files import atomic_write
 from infra.device import resolve_device
 from infra.errors import InputError, UsageError
 from scoring import evaluate_runs, load_runs, print_table, render_chart
@@ -103,6 +103,11 @@ def check_writable(flag: str, path: Path) -> None:
         raise UsageError(f"{flag} {path}: the folder {existing} is not writable")
 
 
+def json_bytes(payload) -> bytes:
+    """`payload` as indented JSON, as every JSON this toolkit writes."""
+    return (json.dumps(payload, indent=2) + "\n").encode()
+
+
 def write_output(flag: str, path: Path, content: bytes) -> None:
     """`content` written atomically; a failure is one line and exit 2."""
     try:
@@ -166,8 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     if held_out is not None:
         print("\n".join(map(held_out_line, held_out)))
         if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            write_json(args.json, {"held_out": held_out})
+            write_output("--json", args.json, json_bytes({"held_out": held_out}))
         return
     log = Console(stderr=True)
     videos = usable(VideoRequest(args.video, args.video_episodes), log) if args.video else None
@@ -184,8 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     # The results first: a chart that cannot be drawn or written loses none of them.
     if args.json is not None:
-        content = (json.dumps(report.to_json(), indent=2) + "\n").encode()
-        write_output("--json", args.json, content)
+        write_output("--json", args.json, json_bytes(report.to_json()))
     print_table(report, console)
     if args.chart is not None:
         write_output("--chart", args.chart, render_chart(report))

@@ -10,7 +10,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from datasets import WindowSampler, load_dataset
-from envs import reference_returns
+from envs.normalization import ReferenceReturns, reference_returns
 from envs.target_returns import default_target_returns
 from infra.checkpoint_files import save_checkpoint
 from infra.cpu_threads import ThreadsForFreeCores
@@ -95,7 +95,6 @@ def train_in(run_dir: Path, checkpoint: dict | None, args: Args, dataset, device
 def periodic_evaluation(args: Args, dataset, device) -> PeriodicEvaluation:
     """Evaluation during training: in a background process where asked (or, by default, when
     training runs on CUDA), else in this process between steps."""
-    references = reference_returns(dataset.env_id, dataset.ref_min_score, dataset.ref_max_score)
     background = args.eval_process == "background" or (
         args.eval_process == "auto" and device.type == "cuda"
     )
@@ -107,7 +106,7 @@ def periodic_evaluation(args: Args, dataset, device) -> PeriodicEvaluation:
         episodes=args.eval_episodes,
         mode=args.eval_mode,
         seed=args.seed,
-        references=references,
+        references=dataset_references(dataset),
     )
 
 
@@ -115,6 +114,11 @@ def run_targets(args: Args, dataset) -> tuple[float, ...]:
     """The returns evaluations during training ask for: --target-returns, else the env's
     defaults (a memory task's: its expert's return)."""
     return args.target_returns or default_target_returns(dataset.env_id, dataset.ref_max_score)
+
+
+def dataset_references(dataset) -> ReferenceReturns:
+    """The returns that normalise the dataset's scores (its stored ones, else D4RL's)."""
+    return reference_returns(dataset.env_id, dataset.ref_min_score, dataset.ref_max_score)
 
 
 def evaluation_clips(args: Args, dataset) -> EvaluationClips:
@@ -126,7 +130,7 @@ def evaluation_clips(args: Args, dataset) -> EvaluationClips:
         targets=run_targets(args, dataset),
         mode=args.eval_mode,
         seed=args.seed,
-        references=reference_returns(dataset.env_id, dataset.ref_min_score, dataset.ref_max_score),
+        references=dataset_references(dataset),
     )
 
 
