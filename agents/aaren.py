@@ -22,10 +22,10 @@ from torch import nn
 from infra.errors import ConfigError
 
 from .kernels.linear_scan import linear_scan
-from .stack import BackboneConfig
+from .stack import BackboneConfig, Mixer
 
 
-class Aaren(nn.Module):
+class Aaren(Mixer):
     def __init__(self, d_model: int, n_heads: int):
         super().__init__()
         self.n_heads, self.d_head = n_heads, d_model // n_heads

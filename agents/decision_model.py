@@ -130,18 +130,29 @@ class DecisionModel(nn.Module):
 
     def act(self, state: State, returns_to_go, observations, timesteps):
         """One environment step for a batch: (B,), (B, obs), (B,) -> actions (B, act), state.
-        The chosen action is fed back into the state (the interleaved layout's action token)."""
+        Timesteps past the model's last embedding reuse that embedding. The chosen action is
+        carried in the state as the next step's previous action.
+
+        Interleaved, the backbone reads a_{t-1}, R_t, s_t in one `steps` call (its weights read
+        once, not once per token): the state carries a_{t-1} unread until then, and at timestep
+        0 that token does not exist, so its position leaves the state as it was."""
         backbone_state, previous_action = state
-        time = self.embed_timestep(timesteps)  # (B, D)
         returns, observed = self._embed_return(returns_to_go), self._embed_observation(observations)
-        step = self.backbone.step
+        embedded_action = self.embed_action(previous_action)
+        last = self.config.max_timestep - 1
         if self.config.layout == "interleaved":
-            _, backbone_state = step(self._token(returns + time), backbone_state)
-            output, backbone_state = step(self._token(observed + time), backbone_state)
-            action = self.action_head(output)
-            _, backbone_state = step(self._token(self.embed_action(action) + time), backbone_state)
+            # The timestep of each token: a_{t-1} at t - 1, R_t and s_t at t.
+            token_times = torch.stack([timesteps - 1, timesteps, timesteps], dim=1)  # (B, 3)
+            time = self.embed_timestep(token_times.clamp(0, last))  # (B, 3, D)
+            tokens = torch.stack([embedded_action, returns, observed], dim=1) + time  # (B, 3, D)
+            no_previous_action = timesteps == 0
+            outputs, backbone_state = self.backbone.steps(
+                self._token(tokens), backbone_state, no_previous_action
+            )
+            output = outputs[:, 2]  # at the observation token: (B, D)
         else:
-            embedded = returns + observed + self.embed_action(previous_action) + time
-            output, backbone_state = step(self._token(embedded), backbone_state)
-            action = self.action_head(output)
+            time = self.embed_timestep(timesteps.clamp(max=last))  # (B, D)
+            embedded = returns + observed + embedded_action + time
+            output, backbone_state = self.backbone.step(self._token(embedded), backbone_state)
+        action = self.action_head(output)
         return action, (backbone_state, action)

@@ -31,7 +31,7 @@ from infra.errors import ConfigError
 from .kernels import selective_scan as selective_scan_op
 from .kernels.causal_conv import causal_conv_silu
 from .kernels.selective_scan import discretised, read_out, selective_scan
-from .stack import BackboneConfig
+from .stack import BackboneConfig, Mixer
 
 ScanKind = Literal["auto", "torch", "cpu", "triton", "reference"]
 
@@ -41,7 +41,7 @@ def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
     return y + torch.log(-torch.expm1(-y))
 
 
-class Mamba(nn.Module):
+class Mamba(Mixer):
     def __init__(
         self, *, d_model, d_state, d_conv, expand, dt_rank, dt_min, dt_max, scan: ScanKind
     ):

@@ -26,12 +26,12 @@ from infra.errors import ConfigError
 
 from .kernels import linear_scan
 from .kernels.precision import in_scan_precision
-from .stack import BackboneConfig
+from .stack import BackboneConfig, Mixer
 
 ScanKind = Literal["auto", "torch", "log-space", "triton"]
 
 
-class MinimalRNN(nn.Module):
+class MinimalRNN(Mixer):
     """minGRU or minLSTM, by `cell`: project_in reads linear_scan.PROJECTIONS[cell] logits per
     channel, whose gate logit and candidate drive the same linear recurrence."""
 
@@ -61,13 +61,34 @@ class MinimalRNN(nn.Module):
         # Back to the input's dtype for project_out: bf16 where the whole model is bf16.
         return self.project_out(h.to(x.dtype)), (h[:, -1],)
 
+    def _update_and_candidate(self, x: torch.Tensor):
+        """z = sigmoid(k) and h~ = g(u), (B, ..., d_inner) each, from x (B, ..., d_model)."""
+        (projection,) = in_scan_precision(self.project_in(x))
+        k, u = linear_scan.gate_logit_and_candidate(projection, self.cell)
+        return torch.sigmoid(k), linear_scan.g(u)
+
     def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
         (h,) = state
-        (projection,) = in_scan_precision(self.project_in(x_t))
-        k, u = linear_scan.gate_logit_and_candidate(projection, self.cell)  # (B, d_inner) each
+        z, candidate = self._update_and_candidate(x_t)  # (B, d_inner) each
         # (1 - z) h + z h~ as one op: rollouts are bound by the number of ops
-        h = torch.lerp(h, linear_scan.g(u), torch.sigmoid(k))
+        h = torch.lerp(h, candidate, z)
         return self.project_out(h.to(x_t.dtype)), (h,)
+
+    def steps(self, x: torch.Tensor, state: tuple[torch.Tensor], skip_first: torch.Tensor):
+        # The projections read their weights once for all T positions; only the recurrence
+        # goes position by position. z = 0 leaves h as it was where x[:, 0] is skipped.
+        z, candidate = self._update_and_candidate(x)  # (B, T, d_inner) each
+        h = state[0].unsqueeze(1)  # (B, 1, d_inner): positions are split keeping their axis
+        hs = []
+        for position, (z_t, candidate_t) in enumerate(
+            zip(z.split(1, dim=1), candidate.split(1, dim=1), strict=True)
+        ):
+            if position == 0:
+                z_t = z_t * (~skip_first).to(z_t.dtype).view(-1, 1, 1)  # (B, 1, 1)
+            h = torch.lerp(h, candidate_t, z_t)
+            hs.append(h)
+        hs = torch.cat(hs, dim=1)  # (B, T, d_inner)
+        return self.project_out(hs.to(x.dtype)), (h.squeeze(1),)
 
 
 class MinGRU(MinimalRNN):

@@ -22,10 +22,10 @@ from torch import nn
 
 from infra.errors import ConfigError
 
-from .stack import BackboneConfig
+from .stack import BackboneConfig, Mixer
 
 
-class S4D(nn.Module):
+class S4D(Mixer):
     def __init__(self, d_model: int, state_size: int, init: str, dt_min: float, dt_max: float):
         super().__init__()
         modes = state_size // 2

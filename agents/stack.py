@@ -1,10 +1,15 @@
 """A backbone: a stack of pre-norm residual blocks around an interchangeable sequence mixer.
 
-Every mixer (one file each in this folder) implements four methods, and so does the stack:
+Every mixer (one file each in this folder) is a `Mixer`: it implements four methods, and gets a
+fifth, `steps`, that it may replace with a faster one; so does the stack:
     forward(x)                  x (B, T, D) -> y (B, T, D), parallel over T, from the initial state
     forward_chunk(x, state)     -> (y, state): parallel over a chunk, continuing a carried state
     step(x_t, state)            x_t (B, D) -> (y_t, state): one position
     initial_state(batch_size)   a tuple of tensors, batch first
+    steps(x, state, skip_first) -> (y, state): a few positions in one call, as `step` one
+                                after another, except that in rows where skip_first (B,) is True
+                                x[:, 0] leaves the state as it was (a rollout's first step has
+                                no previous action) and its output means nothing
 A state is a tuple of tensors (a mixer's) or of tuples (the stack's), always batch first, so
 `reset_rows` can restart some sequences of a batch while the others go on.
 """
@@ -70,6 +75,26 @@ class BackboneConfig:
         return Backbone(self, [self.make_mixer() for _ in range(self.n_layers)])
 
 
+def step_by_step(module: nn.Module, x: torch.Tensor, state: State, skip_first: torch.Tensor):
+    """x (B, T, D), skip_first (B,) bool -> (y (B, T, D), state): `module.step` at each position
+    in turn, the state left as it was by x[:, 0] in the rows where `skip_first` is True."""
+    outputs = []
+    for position, x_t in enumerate(x.unbind(1)):
+        y_t, stepped = module.step(x_t, state)
+        state = reset_rows(stepped, state, skip_first) if position == 0 else stepped
+        outputs.append(y_t)
+    return torch.stack(outputs, dim=1), state  # (B, T, D)
+
+
+class Mixer(nn.Module):
+    """A sequence mixer (see the module's docstring for the methods every mixer implements)."""
+
+    def steps(self, x: torch.Tensor, state: State, skip_first: torch.Tensor):
+        """`step` position by position. A mixer that can read its weights once for all the
+        positions overrides this: rollouts at batch 1 are bound by reading weights."""
+        return step_by_step(self, x, state, skip_first)
+
+
 class ResidualBlock(nn.Module):
     """x + mixer(norm(x)), then x + mlp(norm(x)), as in GPT-2's pre-LN block."""
 
@@ -98,6 +123,11 @@ class ResidualBlock(nn.Module):
         mixed, state = self.mixer.step(self.mixer_norm(x_t), state)
         return self._add_mixed(x_t, mixed), state
 
+    def steps(self, x, state, skip_first):
+        # The MLP reads its weights once for all positions, whatever the mixer does.
+        mixed, state = self.mixer.steps(self.mixer_norm(x), state, skip_first)
+        return self._add_mixed(x, mixed), state
+
 
 class Backbone(nn.Module):
     def __init__(self, config: BackboneConfig, mixers: list[nn.Module]):
@@ -122,11 +152,16 @@ class Backbone(nn.Module):
     def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         return self._through_blocks("step", x_t, state)
 
-    def _through_blocks(self, method: str, x: torch.Tensor, state: State):
+    def steps(self, x: torch.Tensor, state: State, skip_first: torch.Tensor):
+        """x (B, T, D) -> (y (B, T, D), state): `step` at each position in one pass through the
+        blocks; in rows where skip_first (B,) is True, x[:, 0] leaves the state as it was."""
+        return self._through_blocks("steps", x, state, skip_first)
+
+    def _through_blocks(self, method: str, x: torch.Tensor, state: State, *args):
         """Each block's `method` in turn, each carrying its own part of the state."""
         new_state = []
         for block, block_state in zip(self.blocks, state, strict=True):
-            x, block_state = getattr(block, method)(x, block_state)
+            x, block_state = getattr(block, method)(x, block_state, *args)
             new_state.append(block_state)
         return self.final_norm(x), tuple(new_state)
 

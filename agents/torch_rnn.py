@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .stack import BackboneConfig
+from .stack import BackboneConfig, Mixer
 
 
-class TorchRNN(nn.Module):
+class TorchRNN(Mixer):
     """One nn.GRU or nn.LSTM layer. Its state is (h,) or (h, c), each (B, D)."""
 
     def __init__(self, rnn: nn.GRU | nn.LSTM):

@@ -22,13 +22,13 @@ from torch import nn
 
 from infra.errors import ConfigError
 
-from .stack import BackboneConfig
+from .stack import BackboneConfig, Mixer
 
 # The span of a transformer built alone: Decision Transformer's 20 steps x 3 tokens.
 DEFAULT_WINDOW = 60
 
 
-class WindowedSelfAttention(nn.Module):
+class WindowedSelfAttention(Mixer):
     def __init__(self, d_model: int, n_heads: int, window: int):
         super().__init__()
         self.n_heads, self.window = n_heads, window

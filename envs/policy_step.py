@@ -23,8 +23,7 @@ def act_within_bounds(
     model: DecisionModel, state: State, returns_to_go, observations, timesteps, low, high
 ):
     """One step for a batch: (B,), (B, obs), (B,) -> actions (B, act) clipped to [low, high],
-    and the next state. Timesteps past the model's last embedding reuse that embedding."""
-    timesteps = timesteps.clamp(max=model.config.max_timestep - 1)
+    and the next state."""
     actions, state = model.act(state, returns_to_go, observations, timesteps)
     return actions.clamp(low, high), state
 

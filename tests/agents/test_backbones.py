@@ -30,6 +30,25 @@ def test_step_reproduces_forward(backbone_name, batch, length):
     assert relative_error(stepped, backbone(x)) <= PARITY_TOLERANCE
 
 
+def test_steps_are_steps_that_skip_the_first_position_where_asked(backbone_name):
+    backbone = small_backbone(backbone_name)
+    x = torch.randn(3, 4, 16, dtype=torch.float64)
+    _, state = run_steps(
+        backbone, torch.randn(3, 5, 16, dtype=torch.float64), backbone.initial_state(3)
+    )
+    skip_first = torch.tensor([False, True, False])
+    y, stepped_state = backbone.steps(x, state, skip_first)
+    for row in range(3):
+        kept = slice(1, None) if skip_first[row] else slice(None)
+        row_state = tuple(tuple(tensor[row : row + 1] for tensor in layer) for layer in state)
+        expected, expected_state = run_steps(backbone, x[row : row + 1, kept], row_state)
+        torch.testing.assert_close(y[row, kept], expected[0], rtol=1e-9, atol=1e-12)
+        for actual, wanted in zip(
+            state_tensors(stepped_state), state_tensors(expected_state), strict=True
+        ):
+            torch.testing.assert_close(actual[row : row + 1], wanted, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("splits", [[1], [5, 6], [17, 40, 41]])
 def test_chunks_continue_exactly(backbone_name, splits):
     backbone = small_backbone(backbone_name)

@@ -1,5 +1,7 @@
 """The decision model: step-wise `act` against parallel `forward`, resets, checkpoints."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -43,6 +45,17 @@ def test_act_reproduces_forward(backbone_name, layout):
     returns_to_go, observations, timesteps = episode(batch=3, length=12)
     actions, _ = roll(model, model.initial_state(3), returns_to_go, observations, timesteps)
     predicted = model(returns_to_go, observations, actions, timesteps)
+    torch.testing.assert_close(actions, predicted, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["interleaved", "stacked"])
+@pytest.mark.parametrize("backbone_name", ["min-gru", "transformer"])
+def test_act_past_the_last_timestep_reuses_its_embedding(backbone_name, layout):
+    model = small_model(backbone_name, layout)
+    model.config = dataclasses.replace(model.config, max_timestep=6)
+    returns_to_go, observations, timesteps = episode(batch=2, length=10)
+    actions, _ = roll(model, model.initial_state(2), returns_to_go, observations, timesteps)
+    predicted = model(returns_to_go, observations, actions, timesteps.clamp(max=5))
     torch.testing.assert_close(actions, predicted, rtol=1e-9, atol=1e-12)
 
 
