@@ -133,7 +133,8 @@ def evaluate_once(task: RunTask, mode: str, best_val: bool = False) -> float:
     `best_val`, the checkpoint of lowest validation loss, with as many episodes."""
     path = eval_path(task.run_dir, mode, best_val)
     if not path.is_file():
-        write_json(path, _evaluation(task, mode, best_val=best_val).to_json())
+        checkpoint = best_val_checkpoint(task.run_dir) if best_val else task.run_dir
+        write_json(path, _evaluation(task, mode, _load(task, checkpoint)).to_json())
     return first_target_score(read_evaluation(task.run_dir, mode, best_val))
 
 
@@ -142,22 +143,25 @@ def evaluate_at_longer_delay(task: RunTask, mode: str, factor: int) -> None:
     for other tasks."""
     path = longer_delay_path(task.run_dir, mode, factor)
     if not path.is_file():
-        runs = load_runs((task.run_dir,), "cpu")
+        runs = _load(task, task.run_dir)
         delay = runs[0].payload["dataset"].get("env_kwargs", {}).get("delay")
         if delay is None:
             return
-        write_json(path, _evaluation(task, mode, {"delay": factor * delay}).to_json())
+        write_json(path, _evaluation(task, mode, runs, {"delay": factor * delay}).to_json())
 
 
-def _evaluation(task: RunTask, mode: str, env_kwargs: dict | None = None, best_val: bool = False):
-    """The final checkpoint's evaluation (with `best_val`, the best-validation checkpoint's), in
-    the training data's env or with `env_kwargs` over its keywords."""
-    args = training.args_from_dict(task.args)
-    checkpoint = best_val_checkpoint(task.run_dir) if best_val else task.run_dir
+def _load(task: RunTask, checkpoint: Path):
+    """The run(s) at `checkpoint` (a run folder or a checkpoint file), on the task's device."""
+    return load_runs((checkpoint,), resolve_device(training.args_from_dict(task.args).device))
+
+
+def _evaluation(task: RunTask, mode: str, runs, env_kwargs: dict | None = None):
+    """The evaluation of the loaded `runs`, in the training data's env or with `env_kwargs` over
+    its keywords."""
     return evaluate_runs(
-        load_runs((checkpoint,), resolve_device(args.device)),
+        runs,
         episodes=task.eval_episodes,
-        target_returns=args.target_returns,
+        target_returns=training.args_from_dict(task.args).target_returns,
         mode=mode,
         seed=None,  # each model's env seeds from its training seed
         console=Console(quiet=True),
