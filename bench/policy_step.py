@@ -1,8 +1,10 @@
 """Latency of one policy step at batch 1 on one CPU thread: the exported step in ONNX Runtime,
-against today's eager RecurrentPolicy, the torch.export program, and the windowed K = 20 policy
-that Decision Transformer style exports re-run at every step. For a floor, a graph holding only
-the step's matrix products (one row times each weight matrix): at batch 1 a step is bound by
-reading its weights, and once they outgrow the core's cache, by the next cache's bandwidth.
+against the eager RecurrentPolicy (and the same with every token sent through the whole backbone
+in turn, as it stepped before Backbone.steps), the torch.export program, and the windowed K = 20
+policy that Decision Transformer style exports re-run at every step. For a floor, a graph
+holding only the step's matrix products (one row times each weight matrix): at batch 1 a step
+is bound by reading its weights, and once they outgrow the core's cache, by the next cache's
+bandwidth.
 
     python bench/policy_step.py [--backbones min-gru gru] [--json PATH]
 
