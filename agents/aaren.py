@@ -96,5 +96,5 @@ class AarenConfig(BackboneConfig):
                 f"n_heads ({self.n_heads}) must be positive and divide d_model ({self.d_model})"
             )
 
-    def make_mixer(self) -> nn.Module:
+    def make_mixer(self) -> Mixer:
         return Aaren(self.d_model, self.n_heads)

@@ -147,7 +147,7 @@ class MambaConfig(BackboneConfig):
         if reason is not None:
             raise ConfigError(f"MambaConfig.scan {reason}")
 
-    def make_mixer(self) -> nn.Module:
+    def make_mixer(self) -> Mixer:
         dt_rank = math.ceil(self.d_model / 16) if self.dt_rank == "auto" else self.dt_rank
         return Mamba(
             d_model=self.d_model,

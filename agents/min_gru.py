@@ -112,5 +112,5 @@ class MinGRUConfig(BackboneConfig):
         if int(self.d_model * self.expansion_factor) < 1:
             raise ConfigError(f"expansion_factor {self.expansion_factor} leaves no recurrent width")
 
-    def make_mixer(self) -> nn.Module:
+    def make_mixer(self) -> Mixer:
         return MinGRU(self.d_model, self.expansion_factor, self.scan)

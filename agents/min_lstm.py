@@ -11,9 +11,8 @@ the gate logit k_t = log i_t - log f_t (kernels/linear_scan/gates.py); only that
 
 from dataclasses import dataclass
 
-from torch import nn
-
 from .min_gru import MinGRUConfig, MinimalRNN
+from .stack import Mixer
 
 
 class MinLSTM(MinimalRNN):
@@ -22,5 +21,5 @@ class MinLSTM(MinimalRNN):
 
 @dataclass(frozen=True)
 class MinLSTMConfig(MinGRUConfig):
-    def make_mixer(self) -> nn.Module:
+    def make_mixer(self) -> Mixer:
         return MinLSTM(self.d_model, self.expansion_factor, self.scan)

@@ -133,5 +133,5 @@ class S4Config(BackboneConfig):
         if not 0 < self.dt_min <= self.dt_max:
             raise ConfigError(f"need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
 
-    def make_mixer(self) -> nn.Module:
+    def make_mixer(self) -> Mixer:
         return S4D(self.d_model, self.state_size, self.init, self.dt_min, self.dt_max)

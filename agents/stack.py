@@ -68,7 +68,7 @@ class BackboneConfig:
         backbone with a finite span (the transformer's window) depends on it."""
         return self
 
-    def make_mixer(self) -> nn.Module:
+    def make_mixer(self) -> "Mixer":
         raise NotImplementedError(f"{type(self).__name__} must define make_mixer()")
 
     def build(self) -> "Backbone":
@@ -98,7 +98,7 @@ class Mixer(nn.Module):
 class ResidualBlock(nn.Module):
     """x + mixer(norm(x)), then x + mlp(norm(x)), as in GPT-2's pre-LN block."""
 
-    def __init__(self, mixer: nn.Module, d_model: int, dropout: float):
+    def __init__(self, mixer: Mixer, d_model: int, dropout: float):
         super().__init__()
         self.mixer_norm = nn.LayerNorm(d_model)
         self.mixer = mixer
@@ -130,7 +130,7 @@ class ResidualBlock(nn.Module):
 
 
 class Backbone(nn.Module):
-    def __init__(self, config: BackboneConfig, mixers: list[nn.Module]):
+    def __init__(self, config: BackboneConfig, mixers: list[Mixer]):
         super().__init__()
         self.config = config
         self.blocks = nn.ModuleList(

@@ -50,7 +50,7 @@ class TorchRNN(Mixer):
 class GRUConfig(BackboneConfig):
     vmappable = False
 
-    def make_mixer(self) -> nn.Module:
+    def make_mixer(self) -> Mixer:
         return TorchRNN(nn.GRU(self.d_model, self.d_model, batch_first=True))
 
 
@@ -58,5 +58,5 @@ class GRUConfig(BackboneConfig):
 class LSTMConfig(BackboneConfig):
     vmappable = False
 
-    def make_mixer(self) -> nn.Module:
+    def make_mixer(self) -> Mixer:
         return TorchRNN(nn.LSTM(self.d_model, self.d_model, batch_first=True))

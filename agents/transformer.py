@@ -115,6 +115,6 @@ class TransformerConfig(BackboneConfig):
     def fitted_to_context(self, tokens: int) -> "TransformerConfig":
         return self if self.window is not None else dataclasses.replace(self, window=tokens)
 
-    def make_mixer(self) -> nn.Module:
+    def make_mixer(self) -> Mixer:
         window = DEFAULT_WINDOW if self.window is None else self.window
         return WindowedSelfAttention(self.d_model, self.n_heads, window)
