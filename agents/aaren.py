@@ -22,7 +22,7 @@ from torch import nn
 from infra.errors import ConfigError
 
 from .kernels.linear_scan import linear_scan
-from .stack import BackboneConfig, Mixer
+from .stack import BackboneConfig, Mixer, step_by_step
 
 
 class Aaren(Mixer):
@@ -74,14 +74,25 @@ class Aaren(Mixer):
         w, u = h[..., :-1], h[..., -1]  # (B, T, H, d_head), (B, T, H)
         return self._output(w, u), (m[:, -1], u[:, -1], w[:, -1])
 
-    def step(self, x_t: torch.Tensor, state):
+    def _absorb(self, s: torch.Tensor, v: torch.Tensor, state):
+        """One token's scores s (B, H) and values v (B, H, d_head) into the state: the heads'
+        outputs w / u (B, H, d_head) and the state."""
         m, u, w = state
-        s, v = self._scores_and_values(x_t)  # (B, H), (B, H, d_head)
         m_new = torch.maximum(m, s.detach())
         decay, weight = torch.exp(m - m_new), torch.exp(s - m_new)  # (B, H) each
         u = decay * u + weight  # Sec. 3.1's recurrence, one token
         w = decay.unsqueeze(-1) * w + weight.unsqueeze(-1) * v
-        return self._output(w, u), (m_new, u, w)
+        return w / u.unsqueeze(-1), (m_new, u, w)
+
+    def step(self, x_t: torch.Tensor, state):
+        heads, state = self._absorb(*self._scores_and_values(x_t), state)
+        return self.out(heads.flatten(-2)), state  # (B, H, d_head) -> (B, D)
+
+    def steps(self, x: torch.Tensor, state, skip_first: torch.Tensor):
+        # Keys, values and the output projection once for all positions.
+        s, v = self._scores_and_values(x)  # (B, T, H), (B, T, H, d_head)
+        heads, state = step_by_step(self._absorb, (s, v), state, skip_first)
+        return self.out(heads.flatten(-2)), state  # (B, T, H, d_head) -> (B, T, D)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from infra.errors import ConfigError
 from .kernels import selective_scan as selective_scan_op
 from .kernels.causal_conv import causal_conv_silu
 from .kernels.selective_scan import discretised, read_out, selective_scan
-from .stack import BackboneConfig, Mixer
+from .stack import BackboneConfig, Mixer, step_by_step
 
 ScanKind = Literal["auto", "torch", "cpu", "triton", "reference"]
 
@@ -99,16 +99,28 @@ class Mamba(Mixer):
         out, h = selective_scan(x, dt_low, *step_size, A, B, C, self.D, z, h0, impl=scan)
         return self.out_proj(out.to(dtype)), (window, h)
 
-    def step(self, x_t: torch.Tensor, state):
-        dtype, (window, h) = x_t.dtype, state
-        x, z = self.in_proj(x_t).chunk(2, dim=-1)  # (B, d_inner) each
+    def _advance(self, x: torch.Tensor, z: torch.Tensor, state):
+        """One position after in_proj, x and z (B, d_inner) each: the convolution, the
+        selection and the scan -> the output before out_proj (B, d_inner), and the state."""
+        window, h = state
         taps = self.conv1d.weight.squeeze(1)  # (d_inner, 1, K) -> (d_inner, K)
         x, window = causal_conv_silu(x.unsqueeze(1), window, taps, self.conv1d.bias, "reference")
         x = x[:, 0]  # (B, 1, d_inner) -> (B, d_inner)
         dt_low, B, C = self._selection(x)
         A_bar, B_bar_x = discretised(self.dt_proj(dt_low), -torch.exp(self.A_log), B, x)
         h = A_bar * h + B_bar_x  # Eq. 2a, (B, d_inner, N)
-        return self.out_proj(read_out(h, C, self.D, x, z).to(dtype)), (window, h)
+        return read_out(h, C, self.D, x, z), (window, h)
+
+    def step(self, x_t: torch.Tensor, state):
+        x, z = self.in_proj(x_t).chunk(2, dim=-1)  # (B, d_inner) each
+        y, state = self._advance(x, z, state)
+        return self.out_proj(y.to(x_t.dtype)), state
+
+    def steps(self, x: torch.Tensor, state, skip_first: torch.Tensor):
+        # in_proj and out_proj once for all positions.
+        inner, z = self.in_proj(x).chunk(2, dim=-1)  # (B, T, d_inner) each
+        y, state = step_by_step(self._advance, (inner, z), state, skip_first)
+        return self.out_proj(y.to(x.dtype)), state
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,9 @@ class MinimalRNN(Mixer):
 
     def steps(self, x: torch.Tensor, state: tuple[torch.Tensor], skip_first: torch.Tensor):
         # The projections read their weights once for all T positions; only the recurrence
-        # goes position by position. z = 0 leaves h as it was where x[:, 0] is skipped.
+        # goes position by position. z = 0 leaves h as it was where x[:, 0] is skipped. Not
+        # step_by_step: splitting with the position axis kept spares an exported step the
+        # operators that unbind and stack take.
         z, candidate = self._update_and_candidate(x)  # (B, T, d_inner) each
         h = state[0].unsqueeze(1)  # (B, 1, d_inner): positions are split keeping their axis
         hs = []

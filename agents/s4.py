@@ -14,6 +14,7 @@ the model's or autocast's dtype: torch.complex and torch.fft reject bf16.
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
@@ -22,7 +23,7 @@ from torch import nn
 
 from infra.errors import ConfigError
 
-from .stack import BackboneConfig, Mixer
+from .stack import BackboneConfig, Mixer, step_by_step
 
 
 class S4D(Mixer):
@@ -102,17 +103,29 @@ class S4D(Mixer):
         C = self.C.to(real)
         return (dA_re, dA_im), (dB_re, dB_im), (C[..., 0], C[..., 1])
 
-    def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
-        # In real pairs, as the state is carried: s_k = dA s_{k-1} + dB x_k, y_k = 2 Re(C . s_k)
+    def _advance(self, x_t: torch.Tensor, state: tuple[torch.Tensor], pairs):
+        """One position of the SSM, x_t (B, H) -> y (B, H) and the state, from the discretised
+        `pairs`. In real pairs, as the state is carried:
+        s_k = dA s_{k-1} + dB x_k, y_k = 2 Re(C . s_k)."""
         s_re, s_im = state[0].to(self.real_dtype).unbind(-1)  # (B, H, M) each
-        (dA_re, dA_im), (dB_re, dB_im), (C_re, C_im) = self._discretised_pairs()
+        (dA_re, dA_im), (dB_re, dB_im), (C_re, C_im) = pairs
         x = x_t.to(self.real_dtype).unsqueeze(-1)  # (B, H, 1)
         s_re, s_im = (
             dA_re * s_re - dA_im * s_im + dB_re * x,
             dA_re * s_im + dA_im * s_re + dB_im * x,
         )
         y = 2 * (C_re * s_re - C_im * s_im).sum(-1)  # (B, H)
-        return self._output(x_t, y), (torch.stack([s_re, s_im], dim=-1),)
+        return y, (torch.stack([s_re, s_im], dim=-1),)
+
+    def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor]):
+        y, state = self._advance(x_t, state, self._discretised_pairs())
+        return self._output(x_t, y), state
+
+    def steps(self, x: torch.Tensor, state: tuple[torch.Tensor], skip_first: torch.Tensor):
+        # The discretisation and the output projection once for all positions.
+        advance = partial(self._advance, pairs=self._discretised_pairs())
+        y, state = step_by_step(advance, (x,), state, skip_first)  # (B, T, H)
+        return self._output(x, y), state
 
 
 @dataclass(frozen=True)

@@ -75,24 +75,26 @@ class BackboneConfig:
         return Backbone(self, [self.make_mixer() for _ in range(self.n_layers)])
 
 
-def step_by_step(module: nn.Module, x: torch.Tensor, state: State, skip_first: torch.Tensor):
-    """x (B, T, D), skip_first (B,) bool -> (y (B, T, D), state): `module.step` at each position
-    in turn, the state left as it was by x[:, 0] in the rows where `skip_first` is True."""
+def step_by_step(step, inputs: tuple[torch.Tensor, ...], state: State, skip_first: torch.Tensor):
+    """`step(*inputs_t, state) -> (y_t, state)` at each position t of `inputs` (tensors (B, T,
+    ...)) in turn; in the rows where skip_first (B,) is True, position 0 leaves the state as it
+    was. -> the outputs stacked (B, T, ...), and the state."""
     outputs = []
-    for position, x_t in enumerate(x.unbind(1)):
-        y_t, stepped = module.step(x_t, state)
+    for position, inputs_t in enumerate(zip(*(tensor.unbind(1) for tensor in inputs), strict=True)):
+        y_t, stepped = step(*inputs_t, state)
         state = reset_rows(stepped, state, skip_first) if position == 0 else stepped
         outputs.append(y_t)
-    return torch.stack(outputs, dim=1), state  # (B, T, D)
+    return torch.stack(outputs, dim=1), state
 
 
 class Mixer(nn.Module):
     """A sequence mixer (see the module's docstring for the methods every mixer implements)."""
 
     def steps(self, x: torch.Tensor, state: State, skip_first: torch.Tensor):
-        """`step` position by position. A mixer that can read its weights once for all the
-        positions overrides this: rollouts at batch 1 are bound by reading weights."""
-        return step_by_step(self, x, state, skip_first)
+        """`step` position by position. A mixer whose step projects its input and output
+        position-wise overrides this to project all positions at once, reading its weights once
+        per call: rollouts at batch 1 are bound by reading weights."""
+        return step_by_step(self.step, (x,), state, skip_first)
 
 
 class ResidualBlock(nn.Module):

@@ -25,7 +25,6 @@ import argparse
 import os
 import tempfile
 from copy import deepcopy
-from functools import partial
 
 import numpy as np
 import onnx
@@ -186,7 +185,11 @@ def token_by_token(model: DecisionModel) -> DecisionModel:
     """A copy of `model` whose rollout sends every token through the whole backbone in turn,
     as `act` did before `steps` (each block's weights read once per token, not once per step)."""
     copy = deepcopy(model)
-    copy.backbone.steps = partial(step_by_step, copy.backbone)
+
+    def steps(x, state, skip_first):
+        return step_by_step(copy.backbone.step, (x,), state, skip_first)
+
+    copy.backbone.steps = steps
     return copy
 
 
