@@ -44,9 +44,9 @@ class Aaren(Mixer):
         scores = (keys.to(self.query.dtype) * self.query).sum(-1) / math.sqrt(self.d_head)
         return scores, values.to(self.query.dtype)
 
-    def _output(self, w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """o = w / u, heads merged, projected: w (..., H, d_head), u (..., H) -> (..., D)."""
-        return self.out((w / u.unsqueeze(-1)).flatten(-2))  # (..., H, d_head) -> (..., D)
+    def _output(self, heads: torch.Tensor) -> torch.Tensor:
+        """The heads' outputs o = w / u (..., H, d_head), merged and projected -> (..., D)."""
+        return self.out(heads.flatten(-2))  # (..., H, d_head) -> (..., H d_head)
 
     def initial_state(self, batch_size: int):
         query = self.query  # (H, d_head)
@@ -72,7 +72,7 @@ class Aaren(Mixer):
         h = linear_scan(a.expand_as(b).flatten(2), b.flatten(2), h0.flatten(1))  # (B, T, H(d+1))
         h = h.unflatten(-1, (self.n_heads, self.d_head + 1))  # (B, T, H, d_head + 1)
         w, u = h[..., :-1], h[..., -1]  # (B, T, H, d_head), (B, T, H)
-        return self._output(w, u), (m[:, -1], u[:, -1], w[:, -1])
+        return self._output(w / u.unsqueeze(-1)), (m[:, -1], u[:, -1], w[:, -1])
 
     def _absorb(self, s: torch.Tensor, v: torch.Tensor, state):
         """One token's scores s (B, H) and values v (B, H, d_head) into the state: the heads'
@@ -86,13 +86,13 @@ class Aaren(Mixer):
 
     def step(self, x_t: torch.Tensor, state):
         heads, state = self._absorb(*self._scores_and_values(x_t), state)
-        return self.out(heads.flatten(-2)), state  # (B, H, d_head) -> (B, D)
+        return self._output(heads), state
 
     def steps(self, x: torch.Tensor, state, skip_first: torch.Tensor):
         # Keys, values and the output projection once for all positions.
         s, v = self._scores_and_values(x)  # (B, T, H), (B, T, H, d_head)
         heads, state = step_by_step(self._absorb, (s, v), state, skip_first)
-        return self.out(heads.flatten(-2)), state  # (B, T, H, d_head) -> (B, T, D)
+        return self._output(heads), state  # heads: (B, T, H, d_head)
 
 
 @dataclass(frozen=True)
